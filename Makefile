@@ -1,0 +1,42 @@
+# berth — build, test, demo, bench. Everything runs as root on Debian 12.
+SHELL      := /bin/bash
+GO         ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT)
+GOFLAGS_BUILD := -trimpath -tags 'netgo osusergo'
+export CGO_ENABLED ?= 0
+TEST_TIMEOUT ?= 60m
+
+.PHONY: all build deps test test-unit test-integration vet demo bench clean
+
+all: build
+
+deps:
+	@./hack/deps.sh
+
+# bin/berth is static (CGO_ENABLED=0): it is copied into containers and
+# onto hosts as a single file. bin/berth-runtime is the same binary; invoked
+# by that name it is the runc-compatible runtime.
+build:
+	$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
+	ln -sf berth bin/berth-runtime
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+# The whole suite: unit tests, fuzz corpora, and root integration tests
+# against the real kernel and the real peers (runc, docker CLI, registry).
+test: deps build vet
+	BERTH_BIN=$(CURDIR)/bin/berth $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The talk's first command, on a fresh machine.
+demo: deps build
+	./hack/demo.sh
+
+bench: deps build
+	./bench/run.sh
+
+clean:
+	rm -rf bin
