@@ -1,0 +1,92 @@
+// Package testutil holds what berth's tests share: the root requirement,
+// the berth binary under test, and the busybox root filesystem fixture.
+// It is imported by tests only.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/busybox"
+)
+
+// RequiresRoot skips the test unless it runs as root; berth's integration
+// tests use the real kernel and need it.
+func RequiresRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test uses real namespaces, mounts and cgroups")
+	}
+}
+
+// RepoRoot is the top of the source tree.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	buildOnce sync.Once
+	builtPath string
+	buildErr  error
+)
+
+// BerthBinary returns the path of the berth binary under test: $BERTH_BIN
+// when set (make test sets it to bin/berth), otherwise a binary built once
+// per test process with `make build`'s flags into a temporary directory.
+func BerthBinary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("BERTH_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "berth-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtPath = filepath.Join(dir, "berth")
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo osusergo", "-o", builtPath, "./cmd/berth")
+		cmd.Dir = RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = &buildError{out: string(out), err: err}
+			return
+		}
+		buildErr = os.Symlink("berth", filepath.Join(dir, "berth-runtime"))
+	})
+	if buildErr != nil {
+		t.Fatalf("build berth: %v", buildErr)
+	}
+	return builtPath
+}
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// RuntimeBinary is the berth-runtime link next to BerthBinary.
+func RuntimeBinary(t testing.TB) string {
+	return filepath.Join(filepath.Dir(BerthBinary(t)), "berth-runtime")
+}
+
+// BusyboxRootfs builds a fresh busybox root filesystem in a temporary
+// directory removed at the end of the test.
+func BusyboxRootfs(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := busybox.Build(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
