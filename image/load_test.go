@@ -178,22 +178,22 @@ func TestLoadHostileArchives(t *testing.T) {
 		return []file{{name: "c.json", body: cfg}, {name: "l/layer.tar", body: layer}, {name: "manifest.json", body: manifest}}
 	}
 	cases := map[string][]byte{
-		"garbage":            []byte(strings.Repeat("garbage!", 300)),
-		"empty":              mkArchive(),
-		"manifest-not-json":  mkArchive(good("{not json")...),
-		"manifest-empty":     mkArchive(good("[]")...),
-		"manifest-escape":    mkArchive(good(`[{"Config":"../../etc/passwd","Layers":[]}]`)...),
-		"manifest-bad-tag":   mkArchive(good(`[{"Config":"c.json","RepoTags":["UPPER:x"],"Layers":["l/layer.tar"]}]`)...),
-		"missing-layer":      mkArchive(file{name: "c.json", body: cfg}, file{name: "manifest.json", body: `[{"Config":"c.json","Layers":["l/layer.tar"]}]`}),
-		"layer-count":        mkArchive(good(`[{"Config":"c.json","Layers":[]}]`)...),
-		"diffid-mismatch":    mkArchive(file{name: "c.json", body: cfg}, file{name: "l/layer.tar", body: string(mkArchive(file{name: "other", body: "y"}))}, file{name: "manifest.json", body: `[{"Config":"c.json","Layers":["l/layer.tar"]}]`}),
-		"entry-escape":       mkArchive(file{name: "../escape.json", body: cfg}),
-		"symlink-loop":       mkArchive(file{name: "a", link: "b"}, file{name: "b", link: "a"}, file{name: "manifest.json", body: `[{"Config":"a","Layers":[]}]`}),
-		"tar-slip-layer":     mkArchive(file{name: "c.json", body: slipCfg}, file{name: "l/layer.tar", body: slip}, file{name: "manifest.json", body: `[{"Config":"c.json","RepoTags":["slip:x"],"Layers":["l/layer.tar"]}]`}),
-		"config-not-json":    mkArchive(file{name: "c.json", body: "nope"}, file{name: "manifest.json", body: `[{"Config":"c.json","Layers":[]}]`}),
-		"oci-bad-digest":     mkArchive(file{name: "oci-layout", body: `{"imageLayoutVersion":"1.0.0"}`}, file{name: "index.json", body: `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + digest.FromString("m").String() + `","size":1}]}`}, file{name: "blobs/sha256/" + digest.FromString("m").Encoded(), body: "not m"}),
-		"oci-bad-version":    mkArchive(file{name: "oci-layout", body: `{"imageLayoutVersion":"9"}`}, file{name: "index.json", body: `{}`}),
-		"truncated":          mkArchive(good(`[{"Config":"c.json","Layers":["l/layer.tar"]}]`)...)[:700],
+		"garbage":           []byte(strings.Repeat("garbage!", 300)),
+		"empty":             mkArchive(),
+		"manifest-not-json": mkArchive(good("{not json")...),
+		"manifest-empty":    mkArchive(good("[]")...),
+		"manifest-escape":   mkArchive(good(`[{"Config":"../../etc/passwd","Layers":[]}]`)...),
+		"manifest-bad-tag":  mkArchive(good(`[{"Config":"c.json","RepoTags":["UPPER:x"],"Layers":["l/layer.tar"]}]`)...),
+		"missing-layer":     mkArchive(file{name: "c.json", body: cfg}, file{name: "manifest.json", body: `[{"Config":"c.json","Layers":["l/layer.tar"]}]`}),
+		"layer-count":       mkArchive(good(`[{"Config":"c.json","Layers":[]}]`)...),
+		"diffid-mismatch":   mkArchive(file{name: "c.json", body: cfg}, file{name: "l/layer.tar", body: string(mkArchive(file{name: "other", body: "y"}))}, file{name: "manifest.json", body: `[{"Config":"c.json","Layers":["l/layer.tar"]}]`}),
+		"entry-escape":      mkArchive(file{name: "../escape.json", body: cfg}),
+		"symlink-loop":      mkArchive(file{name: "a", link: "b"}, file{name: "b", link: "a"}, file{name: "manifest.json", body: `[{"Config":"a","Layers":[]}]`}),
+		"tar-slip-layer":    mkArchive(file{name: "c.json", body: slipCfg}, file{name: "l/layer.tar", body: slip}, file{name: "manifest.json", body: `[{"Config":"c.json","RepoTags":["slip:x"],"Layers":["l/layer.tar"]}]`}),
+		"config-not-json":   mkArchive(file{name: "c.json", body: "nope"}, file{name: "manifest.json", body: `[{"Config":"c.json","Layers":[]}]`}),
+		"oci-bad-digest":    mkArchive(file{name: "oci-layout", body: `{"imageLayoutVersion":"1.0.0"}`}, file{name: "index.json", body: `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + digest.FromString("m").String() + `","size":1}]}`}, file{name: "blobs/sha256/" + digest.FromString("m").Encoded(), body: "not m"}),
+		"oci-bad-version":   mkArchive(file{name: "oci-layout", body: `{"imageLayoutVersion":"9"}`}, file{name: "index.json", body: `{}`}),
+		"truncated":         mkArchive(good(`[{"Config":"c.json","Layers":["l/layer.tar"]}]`)...)[:700],
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
