@@ -482,3 +482,26 @@ func TestCloneFDOnlyOnV2(t *testing.T) {
 		t.Errorf("cloned pid %d not in cgroup: %v", pid, pids)
 	}
 }
+
+// Docker's default device policy: mknod of any device works, but a device
+// not on the list cannot be opened even after mknod; /dev/null can.
+func TestDevicePolicyDeniesAfterMknod(t *testing.T) {
+	m := newTest(t, &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}})
+	dir := t.TempDir()
+	p := startIn(t, m, "cd "+dir+"; exec > out; "+
+		"if mknod kmsg c 1 11; then echo mknod-ok; else echo mknod-no; fi; "+
+		"if true < kmsg; then echo open-ok; else echo open-no; fi; "+
+		"if mknod null c 1 3 && true > null; then echo null-ok; else echo null-no; fi")
+	p.wait(t, 10*time.Second)
+	got := strings.Fields(readFile(t, dir, "out"))
+	want := []string{"mknod-ok", "open-no", "null-ok"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("inside the container: %v, want %v", got, want)
+	}
+	// The same node opens outside the container.
+	f, err := os.Open(filepath.Join(dir, "kmsg"))
+	if err != nil {
+		t.Fatalf("kmsg outside the cgroup: %v", err)
+	}
+	f.Close()
+}
