@@ -19,7 +19,9 @@ import (
 // The text is checked against the installed getpcaps in the tests; the
 // talk's older libcap printed the same sets as "= cap_chown,...+eip".
 func CapText(eff, inh, prm caps.Set, last int) string {
-	const e, i, p = 1, 2, 4
+	// libcap numbers the flags e=1, p=2, i=4; groups print in descending
+	// order of that value, the flags themselves as "eip".
+	const e, p, i = 1, 2, 4
 	state := func(n int) int {
 		s := 0
 		if eff.Has(n) {
