@@ -1,0 +1,304 @@
+// Package initproc is the init stage: the code that runs inside a
+// container's new namespaces, re-executed from the berth binary by the
+// runtime, and turns them into the container the spec describes before
+// execve'ing the user's process. It talks to the runtime only through the
+// bootstrap sync socket, works on one locked OS thread (capabilities,
+// seccomp and some namespaces are per thread), and must not leave a host
+// file descriptor or directory reachable from the container.
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/bootstrap"
+	"github.com/berth-dev/berth/internal/procsetup"
+	"github.com/berth-dev/berth/internal/seccompglue"
+	"github.com/berth-dev/berth/rootfs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Main runs the init stage and returns an exit status only on failure;
+// on success the process has become the container's process.
+func Main() int {
+	runtime.LockOSThread()
+	fd, err := strconv.Atoi(os.Getenv(bootstrap.EnvSyncFD))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth init: this is an internal stage of the runtime, not a command")
+		return 125
+	}
+	os.Unsetenv(bootstrap.EnvSyncFD)
+	conn := bootstrap.NewConn(os.NewFile(uintptr(fd), "sync"))
+	var cfg bootstrap.Config
+	if _, err := conn.Recv(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "berth init: read configuration: %v\n", err)
+		return 125
+	}
+	err = run(conn, &cfg)
+	// Only failures come back here.
+	msg := bootstrap.Msg{Type: bootstrap.MsgError, Error: err.Error(), ExitCode: 125}
+	var ee *procsetup.ExecError
+	if errors.As(err, &ee) {
+		msg.ExitCode = ee.Code
+	}
+	if sendErr := conn.Send(msg); sendErr != nil {
+		// The runtime has gone (after start): stderr is all there is.
+		fmt.Fprintf(os.Stderr, "berth: %v\n", err)
+	}
+	return msg.ExitCode
+}
+
+func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
+	spec := cfg.Spec
+	if spec == nil || spec.Process == nil {
+		return errors.New("configuration has no process")
+	}
+	proc := spec.Process
+	for _, j := range cfg.Join {
+		if err := setns(j); err != nil {
+			return err
+		}
+	}
+	if !cfg.Exec {
+		if _, ok := nsPath(spec, specs.NetworkNamespace); ok {
+			if err := loopbackUp(); err != nil {
+				return err
+			}
+		}
+	}
+	var root *rootfs.Root
+	var console *os.File
+	if !cfg.Exec {
+		var err error
+		root, err = rootfs.Prepare(&rootfs.Setup{
+			Rootfs: cfg.Rootfs, Spec: spec, CgroupMounts: cfg.CgroupMounts, NewUserNS: cfg.NewUserNS,
+		})
+		if err != nil {
+			return err
+		}
+		if err := oomScoreAdj(proc.OOMScoreAdj); err != nil {
+			return err
+		}
+		// The runtime runs createRuntime (and prestart) hooks now, in its
+		// own namespaces, while the mounts are ready and before pivot_root.
+		if err := roundTrip(conn, bootstrap.MsgHooks); err != nil {
+			return err
+		}
+		if spec.Hooks != nil {
+			if err := runHooks("createContainer", spec.Hooks.CreateContainer, cfg.StateJSON); err != nil {
+				return err
+			}
+		}
+		if proc.Terminal {
+			if console, err = setupConsole(root, cfg.ConsoleFD, proc); err != nil {
+				return err
+			}
+		}
+		if err := root.Pivot(cfg.NoPivot); err != nil {
+			return err
+		}
+		if err := root.Finish(spec); err != nil {
+			return err
+		}
+		if err := applySysctls(spec); err != nil {
+			return err
+		}
+		if err := setHostnames(spec); err != nil {
+			return err
+		}
+	} else {
+		if err := oomScoreAdj(proc.OOMScoreAdj); err != nil {
+			return err
+		}
+		if proc.Terminal {
+			var err error
+			if console, err = setupConsole(nil, cfg.ConsoleFD, proc); err != nil {
+				return err
+			}
+		}
+	}
+	_ = console
+	if err := procsetup.SetRlimits(proc.Rlimits); err != nil {
+		return err
+	}
+	if !cfg.NoNewKeyring && !cfg.Exec {
+		if err := procsetup.JoinSessionKeyring("_ses." + cfg.ID); err != nil {
+			return err
+		}
+	}
+	if spec.Linux != nil {
+		if err := procsetup.SetPersonality(spec.Linux.Personality); err != nil {
+			return err
+		}
+	}
+	if err := procsetup.SetScheduler(proc.Scheduler); err != nil {
+		return err
+	}
+	if err := procsetup.SetIOPriority(proc.IOPriority); err != nil {
+		return err
+	}
+	cwd := proc.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := chdirInside(cwd); err != nil {
+		return err
+	}
+	if len(proc.Args) == 0 {
+		return &procsetup.ExecError{Code: 127, Msg: "process.args is empty: no command to run"}
+	}
+	path, err := procsetup.LookPath(proc.Args[0], proc.Env)
+	if err != nil {
+		return err
+	}
+	if proc.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
+	// process is about to lose: load it first. With it, load it as late as
+	// possible, so the filter sees the fewest runtime syscalls.
+	var seccompRaw = cfg.Seccomp
+	if !proc.NoNewPrivileges {
+		if err := loadSeccomp(conn, seccompRaw); err != nil {
+			return err
+		}
+		seccompRaw = nil
+	}
+	if err := conn.Send(bootstrap.Msg{Type: bootstrap.MsgReady}); err != nil {
+		return fmt.Errorf("tell the runtime the container is created: %w", err)
+	}
+	if !cfg.Exec {
+		if err := waitForStart(cfg.StateDirFD); err != nil {
+			return err
+		}
+		if spec.Hooks != nil {
+			if err := runHooks("startContainer", spec.Hooks.StartContainer, cfg.StateJSON); err != nil {
+				return err
+			}
+		}
+	}
+	setgroups := true
+	if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
+		setgroups = false
+	}
+	if err := procsetup.SetUser(proc.User, proc.Capabilities, setgroups); err != nil {
+		return err
+	}
+	// chdir again as the user, so permission checks are the user's.
+	if err := chdirInside(cwd); err != nil {
+		return err
+	}
+	if err := loadSeccomp(conn, seccompRaw); err != nil {
+		return err
+	}
+	if proc.User.Umask != nil {
+		unix.Umask(int(*proc.User.Umask))
+	}
+	// Every descriptor but stdio and the preserved ones is closed by execve.
+	if err := unix.CloseRange(uint(3+cfg.PreserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("mark descriptors close-on-exec: %w", err)
+	}
+	conn.Close()
+	err = unix.Exec(path, proc.Args, proc.Env)
+	code := 126
+	if errors.Is(err, unix.ENOENT) {
+		code = 127
+	}
+	fmt.Fprintf(os.Stderr, "berth: exec %s: %v\n", path, err)
+	os.Exit(code)
+	return nil
+}
+
+func roundTrip(conn *bootstrap.Conn, typ string) error {
+	if err := conn.Send(bootstrap.Msg{Type: typ}); err != nil {
+		return fmt.Errorf("sync with runtime (%s): %w", typ, err)
+	}
+	var reply bootstrap.Msg
+	if _, err := conn.Recv(&reply); err != nil {
+		return fmt.Errorf("sync with runtime (%s): %w", typ, err)
+	}
+	if reply.Type == bootstrap.MsgError {
+		return errors.New(reply.Error)
+	}
+	if reply.Type != bootstrap.MsgOK {
+		return fmt.Errorf("sync with runtime (%s): unexpected reply %q", typ, reply.Type)
+	}
+	return nil
+}
+
+func loadSeccomp(conn *bootstrap.Conn, raw []byte) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	fd, err := seccompglue.Load(raw)
+	if err != nil {
+		return fmt.Errorf("load seccomp filter: %w", err)
+	}
+	if fd >= 0 {
+		defer unix.Close(fd)
+		if err := conn.Send(bootstrap.Msg{Type: bootstrap.MsgSeccomp}, fd); err != nil {
+			return fmt.Errorf("send seccomp listener to the runtime: %w", err)
+		}
+	}
+	return nil
+}
+
+// waitForStart blocks until `start` opens the exec fifo for reading.
+// The fifo is opened relative to the state directory's descriptor, so it
+// works without /proc in the container.
+func waitForStart(stateDirFD int) error {
+	fd, err := unix.Openat(stateDirFD, "exec.fifo", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	_, err = unix.Write(fd, []byte{0})
+	unix.Close(fd)
+	unix.Close(stateDirFD)
+	if err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	return nil
+}
+
+// chdirInside changes to dir and refuses a working directory outside the
+// root (a leaked host descriptor reached through /proc/self/fd would give
+// one: CVE-2024-21626).
+func chdirInside(dir string) error {
+	if err := unix.Chdir(dir); err != nil {
+		return fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", dir, err)
+	}
+	wd, err := unix.Getwd()
+	if err != nil || !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("cwd %q is outside the container's root", dir)
+	}
+	return nil
+}
+
+func nsPath(spec *specs.Spec, t specs.LinuxNamespaceType) (string, bool) {
+	if spec.Linux == nil {
+		return "", false
+	}
+	for _, n := range spec.Linux.Namespaces {
+		if n.Type == t {
+			return n.Path, true
+		}
+	}
+	return "", false
+}
+
+func oomScoreAdj(v *int) error {
+	if v == nil {
+		return nil
+	}
+	if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*v)), 0); err != nil {
+		return fmt.Errorf("set oom_score_adj %d: %w", *v, err)
+	}
+	return nil
+}

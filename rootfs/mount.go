@@ -1,0 +1,398 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// RawMount is a mount performed exactly as given, with Target inside the
+// container (the cgroup package computes these for /sys/fs/cgroup).
+type RawMount struct {
+	Source string  `json:"source"`
+	Target string  `json:"target"`
+	FSType string  `json:"fstype"`
+	Flags  uintptr `json:"flags"`
+	Data   string  `json:"data,omitempty"`
+}
+
+// Setup is what Prepare needs to know.
+type Setup struct {
+	Rootfs string // absolute host path of the root filesystem
+	Spec   *specs.Spec
+	// CgroupMounts replace a spec mount of type cgroup/cgroup2 at the
+	// given destination.
+	CgroupMounts map[string][]RawMount
+	// NewUserNS: devices cannot be created with mknod, they are bind
+	// mounted from the host instead.
+	NewUserNS bool
+}
+
+// Root is the container's root filesystem while init prepares it.
+type Root struct {
+	path    string
+	handle  *os.File // O_PATH of the rootfs, every lookup starts here
+	devNull *os.File // a detached clone of the host's /dev/null, for masking
+}
+
+// Prepare makes the rootfs a private mount point, performs every spec
+// mount inside it and populates /dev. It must run in the container's own
+// mount namespace.
+func Prepare(s *Setup) (*Root, error) {
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if s.Spec.Linux != nil && s.Spec.Linux.RootfsPropagation != "" {
+		p, ok := propagationOpts[s.Spec.Linux.RootfsPropagation]
+		if !ok {
+			return nil, fmt.Errorf("rootfsPropagation %q is not a propagation mode", s.Spec.Linux.RootfsPropagation)
+		}
+		prop = p
+	}
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return nil, fmt.Errorf("make / %s: %w", propName(prop), err)
+	}
+	if err := makeParentPrivate(s.Rootfs); err != nil {
+		return nil, err
+	}
+	if err := unix.Mount(s.Rootfs, s.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return nil, fmt.Errorf("bind rootfs %s onto itself: %w", s.Rootfs, err)
+	}
+	h, err := os.OpenFile(s.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open rootfs: %w", err)
+	}
+	r := &Root{path: s.Rootfs, handle: h}
+	if fd, err := unix.OpenTree(unix.AT_FDCWD, "/dev/null", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC); err == nil {
+		r.devNull = os.NewFile(uintptr(fd), "/dev/null (clone)")
+	}
+	setupDev := true
+	for i := range s.Spec.Mounts {
+		m := &s.Spec.Mounts[i]
+		if err := r.mountOne(s, m); err != nil {
+			return nil, fmt.Errorf("mount %s on %s (type %s): %w", m.Source, m.Destination, m.Type, err)
+		}
+		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
+			setupDev = false
+		}
+	}
+	if setupDev {
+		if err := r.setupDev(s); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func propName(p uintptr) string {
+	for n, v := range propagationOpts {
+		if v == p {
+			return n
+		}
+	}
+	return fmt.Sprintf("%#x", p)
+}
+
+// makeParentPrivate: pivot_root refuses a new root whose parent mount is
+// shared, so the mount holding the rootfs is made private in this
+// (container's own) namespace when it is shared.
+func makeParentPrivate(rootfs string) error {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("read mountinfo: %w", err)
+	}
+	best, shared := "", false
+	for _, line := range strings.Split(string(mi), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if (rootfs == mp || strings.HasPrefix(rootfs, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(best) {
+			best, shared = mp, false
+			for _, opt := range f[6:] {
+				if opt == "-" {
+					break
+				}
+				if strings.HasPrefix(opt, "shared:") {
+					shared = true
+				}
+			}
+		}
+	}
+	if best != "" && shared {
+		if err := unix.Mount("", best, "", unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make %s private: %w", best, err)
+		}
+	}
+	return nil
+}
+
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isBind(m *specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// procPath names an open file for mount(2): the magic link pins the exact
+// inode that was resolved inside the root, so a symlink swapped in later
+// cannot redirect the mount (CVE-2021-30465).
+func procPath(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
+
+// target resolves dest inside the rootfs, creating a directory (or an
+// empty file when dir is false) when it does not exist. Symlinks are
+// followed only inside the rootfs.
+func (r *Root) target(dest string, dir bool) (*os.File, error) {
+	f, err := pathrs.OpenatInRoot(r.handle, dest)
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("resolve %s in rootfs: %w", dest, err)
+	}
+	if dir {
+		f, err := pathrs.MkdirAllHandle(r.handle, dest, 0o755)
+		if err != nil {
+			return nil, fmt.Errorf("create %s in rootfs: %w", dest, err)
+		}
+		return f, nil
+	}
+	parent, err := pathrs.MkdirAllHandle(r.handle, filepath.Dir(dest), 0o755)
+	if err != nil {
+		return nil, fmt.Errorf("create %s in rootfs: %w", filepath.Dir(dest), err)
+	}
+	defer parent.Close()
+	fd, err := unix.Openat(int(parent.Fd()), filepath.Base(dest), unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_WRONLY, 0o644)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, fmt.Errorf("create file %s in rootfs: %w", dest, err)
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	f, err = pathrs.OpenatInRoot(r.handle, dest)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s in rootfs: %w", dest, err)
+	}
+	return f, nil
+}
+
+func (r *Root) mountOne(s *Setup, m *specs.Mount) error {
+	if !filepath.IsAbs(m.Destination) {
+		return fmt.Errorf("destination %q is not absolute", m.Destination)
+	}
+	opts, err := ParseOptions(m.Options)
+	if err != nil {
+		return err
+	}
+	if opts.TmpCopyUp {
+		return errors.New("the tmpcopyup option is not supported")
+	}
+	switch {
+	case isBind(m):
+		return r.bind(m, opts)
+	case m.Type == "cgroup" || m.Type == "cgroup2":
+		return r.cgroup(s, m, opts)
+	}
+	t, err := r.target(m.Destination, true)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	data := strings.Join(opts.Data, ",")
+	err = unix.Mount(m.Source, procPath(t), m.Type, opts.Flags, data)
+	if err != nil && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL)) {
+		// Without a network namespace of its own a user namespace cannot
+		// mount sysfs, nor mqueue without its own IPC namespace: runc's
+		// answer is to bind the host's, and so is ours.
+		switch m.Type {
+		case "sysfs":
+			return r.bindHost("/sys", t, opts, true)
+		case "mqueue":
+			return r.bindHost("/dev/mqueue", t, opts, false)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return r.propagate(m.Destination, opts)
+}
+
+func (r *Root) propagate(dest string, opts Options) error {
+	if len(opts.Propagation) == 0 {
+		return nil
+	}
+	t, err := pathrs.OpenatInRoot(r.handle, dest)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	for _, p := range opts.Propagation {
+		if err := unix.Mount("", procPath(t), "", p, ""); err != nil {
+			return fmt.Errorf("set propagation %s: %w", propName(p), err)
+		}
+	}
+	return nil
+}
+
+func (r *Root) bindHost(src string, t *os.File, opts Options, recursive bool) error {
+	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	tree, err := unix.OpenTree(unix.AT_FDCWD, src, uint(flags))
+	if err != nil {
+		return fmt.Errorf("clone host %s: %w", src, err)
+	}
+	defer unix.Close(tree)
+	set, clr := attrFromFlags(opts.Flags, opts.Clear)
+	if err := setattr(tree, set, clr, 0, recursive); err != nil {
+		return err
+	}
+	return moveMount(tree, t)
+}
+
+func setattr(tree int, set, clr uint64, propagation uint64, recursive bool) error {
+	if set == 0 && clr == 0 && propagation == 0 {
+		return nil
+	}
+	flags := unix.AT_EMPTY_PATH
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	attr := unix.MountAttr{Attr_set: set, Attr_clr: clr, Propagation: propagation}
+	if err := unix.MountSetattr(tree, "", uint(flags), &attr); err != nil {
+		return fmt.Errorf("mount_setattr(set %#x, clear %#x): %w", set, clr, err)
+	}
+	return nil
+}
+
+func moveMount(tree int, t *os.File) error {
+	if err := unix.MoveMount(tree, "", int(t.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount: %w", err)
+	}
+	return nil
+}
+
+func (r *Root) bind(m *specs.Mount, opts Options) error {
+	if m.Source == "" {
+		return errors.New("bind mount without a source")
+	}
+	st, err := os.Stat(m.Source)
+	if err != nil {
+		return fmt.Errorf("bind source: %w", err)
+	}
+	t, err := r.target(m.Destination, st.IsDir())
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
+	if opts.RBind {
+		flags |= unix.AT_RECURSIVE
+	}
+	tree, err := unix.OpenTree(unix.AT_FDCWD, m.Source, uint(flags))
+	if err != nil {
+		return fmt.Errorf("clone %s: %w", m.Source, err)
+	}
+	defer unix.Close(tree)
+	// Plain flags (ro, nosuid, …) apply to the top mount as mount(8)
+	// does; the "r" forms apply to the whole tree.
+	set, clr := attrFromFlags(opts.Flags, opts.Clear)
+	if err := setattr(tree, set, clr, 0, false); err != nil {
+		return err
+	}
+	if opts.Recursive {
+		if err := setattr(tree, opts.Attr, opts.AttrClear, 0, true); err != nil {
+			return err
+		}
+	} else if err := setattr(tree, opts.Attr, opts.AttrClear, 0, false); err != nil {
+		return err
+	}
+	if err := moveMount(tree, t); err != nil {
+		return err
+	}
+	for _, p := range opts.Propagation {
+		if err := setattr(tree, 0, 0, uint64(p&^unix.MS_REC), p&unix.MS_REC != 0); err != nil {
+			return fmt.Errorf("set propagation %s: %w", propName(p), err)
+		}
+	}
+	return nil
+}
+
+func (r *Root) cgroup(s *Setup, m *specs.Mount, opts Options) error {
+	raws, ok := s.CgroupMounts[filepath.Clean(m.Destination)]
+	if !ok {
+		// Without a plan from the cgroup manager, a cgroup2 hierarchy is
+		// the one thing that can be mounted as asked.
+		if m.Type != "cgroup2" && !cgroup2Only() {
+			return errors.New("no cgroup mount plan for this host's cgroup layout")
+		}
+		raws = []RawMount{{Source: "cgroup2", Target: m.Destination, FSType: "cgroup2", Flags: opts.Flags}}
+	}
+	for _, raw := range raws {
+		if err := r.Raw(raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cgroup2Only() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// Raw performs a RawMount with its target resolved inside the rootfs.
+// Bind mounts are cloned with open_tree so their flags apply cleanly.
+func (r *Root) Raw(m RawMount) error {
+	if m.Flags&unix.MS_BIND != 0 {
+		st, err := os.Stat(m.Source)
+		if err != nil {
+			return err
+		}
+		t, err := r.target(m.Target, st.IsDir())
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return r.bindHost(m.Source, t, Options{Flags: m.Flags &^ (unix.MS_BIND | unix.MS_REC)}, m.Flags&unix.MS_REC != 0)
+	}
+	t, err := r.target(m.Target, true)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if err := unix.Mount(m.Source, procPath(t), m.FSType, m.Flags, m.Data); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", m.FSType, m.Target, err)
+	}
+	return nil
+}

@@ -1,0 +1,420 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/bootstrap"
+	"github.com/berth-dev/berth/internal/hooks"
+	"github.com/berth-dev/berth/internal/seccompglue"
+	"github.com/berth-dev/berth/ns"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// CreateOptions are create's inputs besides the container ID.
+type CreateOptions struct {
+	Bundle        string
+	Spec          *specs.Spec // optional: used instead of Bundle/config.json
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFDs   int
+	// Stdio for the container's process; nil means the runtime's own.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Container is a created container this process spawned: its init is
+// this process's child until the process exits.
+type Container struct {
+	State *State
+	cmd   *exec.Cmd
+}
+
+// Wait waits for the container's init (only in the process that
+// created it) and returns its exit status as a shell reports it:
+// the exit code, or 128+N when killed by signal N.
+func (c *Container) Wait() (int, error) {
+	err := c.cmd.Wait()
+	if c.cmd.ProcessState == nil {
+		return -1, err
+	}
+	return exitStatus(c.cmd.ProcessState.Sys().(syscall.WaitStatus)), nil
+}
+
+func exitStatus(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// Pid is the container's init process ID on the host.
+func (c *Container) Pid() int { return c.State.Pid }
+
+// Create builds the container up to the point where only the user's
+// process remains to be started, as `runc create` does.
+func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	spec := o.Spec
+	if spec == nil {
+		if spec, err = LoadSpec(bundle); err != nil {
+			return nil, err
+		}
+	}
+	if err := Validate(spec); err != nil {
+		return nil, err
+	}
+	seccompProg, err := seccompglue.Compile(spec.Linux.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := r.lock(id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container %s: %w", id, ErrExist)
+		}
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	var cleanups []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+			os.RemoveAll(dir)
+		}
+	}()
+	_, userns := ns.Has(spec.Linux, specs.UserNamespace)
+	rootUID, rootGID := hostRoot(spec)
+	fifo := filepath.Join(dir, "exec.fifo")
+	if err := unix.Mkfifo(fifo, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	if err := os.Chown(fifo, rootUID, rootGID); err != nil {
+		return nil, fmt.Errorf("chown exec fifo: %w", err)
+	}
+	cg, err := r.newCgroup(id, spec)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &bootstrap.Config{
+		ID: id, Spec: spec, Rootfs: spec.Root.Path, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1, Seccomp: seccompProg, NewUserNS: userns,
+	}
+	if cg != nil {
+		if err := cg.Create(); err != nil {
+			return nil, fmt.Errorf("create cgroup: %w", err)
+		}
+		cleanups = append(cleanups, func() { cg.Destroy() })
+		cfg.CgroupMounts, err = cgroupMounts(cg, spec)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range spec.Linux.Namespaces {
+		if n.Path != "" {
+			cfg.Join = append(cfg.Join, bootstrap.JoinNS{Type: n.Type, Path: n.Path})
+		}
+	}
+
+	parentSock, childSock, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	defer parentSock.Close()
+	defer childSock.Close()
+	stateDir, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer stateDir.Close()
+
+	exe, err := sealedExe()
+	if err != nil {
+		return nil, err
+	}
+	cmd := &exec.Cmd{
+		Path:   exe,
+		Args:   []string{"berth", "init"},
+		Stdin:  orStd(o.Stdin, os.Stdin),
+		Stdout: orStd(o.Stdout, os.Stdout),
+		Stderr: orStd(o.Stderr, os.Stderr),
+	}
+	for i := 0; i < o.PreserveFDs; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	nextFD := func(f *os.File) int {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		return 2 + len(cmd.ExtraFiles)
+	}
+	syncFD := nextFD(childSock)
+	cfg.StateDirFD = nextFD(stateDir)
+	if o.ConsoleSocket != "" {
+		conn, err := net.Dial("unix", o.ConsoleSocket)
+		if err != nil {
+			return nil, fmt.Errorf("connect to console socket %s: %w", o.ConsoleSocket, err)
+		}
+		cf, err := conn.(*net.UnixConn).File()
+		conn.Close()
+		if err != nil {
+			return nil, err
+		}
+		defer cf.Close()
+		cfg.ConsoleFD = nextFD(cf)
+	}
+	cmd.Env = []string{bootstrap.EnvSyncFD + "=" + strconv.Itoa(syncFD)}
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	for _, n := range spec.Linux.Namespaces {
+		if n.Path == "" {
+			t, _ := ns.Lookup(n.Type)
+			cmd.SysProcAttr.Cloneflags |= t.Clone
+		}
+	}
+	if userns {
+		cmd.SysProcAttr.UidMappings = sysMappings(spec.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = sysMappings(spec.Linux.GIDMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// The clone leaves the child with the caller's (unmapped) IDs; it
+		// must become the namespace's root before execve, or the exec
+		// drops every capability it has in the new namespace.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	if cg != nil {
+		if fd, ok := cg.CloneFD(); ok {
+			cmd.SysProcAttr.UseCgroupFD = true
+			cmd.SysProcAttr.CgroupFD = fd
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	childSock.Close()
+	pid := cmd.Process.Pid
+	cleanups = append(cleanups, func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if cg != nil && !cmd.SysProcAttr.UseCgroupFD {
+		if err := cg.Enter(pid); err != nil {
+			return nil, fmt.Errorf("put init in its cgroup: %w", err)
+		}
+	}
+	start, _, err := processStart(pid)
+	if err != nil {
+		return nil, fmt.Errorf("container init exited at once: %w", err)
+	}
+	st := &State{
+		State: specs.State{
+			Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: pid, Bundle: bundle,
+			Annotations: spec.Annotations,
+		},
+		Rootfs: spec.Root.Path, Created: time.Now().UTC(), Owner: "", InitStart: start, Config: spec,
+	}
+	if cg != nil {
+		st.CgroupPaths = cg.Paths()
+	}
+	cfg.StateJSON = ociStateJSON(st, specs.StateCreating)
+	conn := bootstrap.NewConn(parentSock)
+	if err := conn.Send(cfg); err != nil {
+		return nil, fmt.Errorf("send configuration to init: %w", err)
+	}
+	if err := r.converse(conn, st); err != nil {
+		return nil, err
+	}
+	if err := r.saveState(st); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return nil, fmt.Errorf("write pid file: %w", err)
+		}
+	}
+	return &Container{State: st, cmd: cmd}, nil
+}
+
+// converse serves the init stage until it reports the container created.
+func (r *Runtime) converse(conn *bootstrap.Conn, st *State) error {
+	for {
+		var m bootstrap.Msg
+		fds, err := conn.Recv(&m)
+		if err != nil {
+			if bootstrap.ErrClosed(err) {
+				return errors.New("container init exited during setup (see its stderr)")
+			}
+			return fmt.Errorf("read from container init: %w", err)
+		}
+		switch m.Type {
+		case bootstrap.MsgHooks:
+			var herr error
+			if h := st.Config.Hooks; h != nil {
+				state := ociStateJSON(st, specs.StateCreating)
+				herr = hooks.Run("prestart", h.Prestart, state)
+				if herr == nil {
+					herr = hooks.Run("createRuntime", h.CreateRuntime, state)
+				}
+			}
+			reply := bootstrap.Msg{Type: bootstrap.MsgOK}
+			if herr != nil {
+				reply = bootstrap.Msg{Type: bootstrap.MsgError, Error: herr.Error()}
+			}
+			if err := conn.Send(reply); err != nil {
+				return err
+			}
+			if herr != nil {
+				return herr
+			}
+		case bootstrap.MsgSeccomp:
+			if len(fds) != 1 {
+				return errors.New("container init sent a seccomp message without a listener fd")
+			}
+			err := sendToListener(st, fds[0])
+			unix.Close(fds[0])
+			if err != nil {
+				return err
+			}
+		case bootstrap.MsgReady:
+			closeAll(fds)
+			return nil
+		case bootstrap.MsgError:
+			closeAll(fds)
+			return &InitError{Msg: m.Error, ExitCode: m.ExitCode}
+		default:
+			closeAll(fds)
+			return fmt.Errorf("container init sent unknown message %q", m.Type)
+		}
+	}
+}
+
+// InitError is a failure reported by the init stage; ExitCode is what a
+// Docker user expects for it (127 not found, 126 cannot execute, else 125).
+type InitError struct {
+	Msg      string
+	ExitCode int
+}
+
+func (e *InitError) Error() string { return e.Msg }
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+func orStd(f, std *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return std
+}
+
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
+}
+
+func sysMappings(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, x := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
+	}
+	return out
+}
+
+// hostRoot is the host uid/gid of the container's root user.
+func hostRoot(spec *specs.Spec) (int, int) {
+	uid, gid := 0, 0
+	for _, m := range spec.Linux.UIDMappings {
+		if m.ContainerID == 0 {
+			uid = int(m.HostID)
+		}
+	}
+	for _, m := range spec.Linux.GIDMappings {
+		if m.ContainerID == 0 {
+			gid = int(m.HostID)
+		}
+	}
+	return uid, gid
+}
+
+// ociStateJSON is the state document hooks read on stdin.
+func ociStateJSON(st *State, status specs.ContainerState) []byte {
+	s := st.State
+	s.Status = status
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func cgroupMounts(cg cgroup, spec *specs.Spec) (map[string][]bootstrap.Mount, error) {
+	out := map[string][]bootstrap.Mount{}
+	p, ok := ns.Has(spec.Linux, specs.CgroupNamespace)
+	cgroupNS := ok && p == ""
+	for _, m := range spec.Mounts {
+		if m.Type != "cgroup" && m.Type != "cgroup2" {
+			continue
+		}
+		ro := false
+		for _, o := range m.Options {
+			if o == "ro" {
+				ro = true
+			}
+		}
+		raws, err := cg.ContainerMounts(filepath.Clean(m.Destination), cgroupNS, ro)
+		if err != nil {
+			return nil, fmt.Errorf("plan cgroup mount %s: %w", m.Destination, err)
+		}
+		out[filepath.Clean(m.Destination)] = raws
+	}
+	return out, nil
+}
+
+// sendToListener hands a seccomp notify fd and the container state to
+// linux.seccomp.listenerPath, as runc does.
+func sendToListener(st *State, fd int) error {
+	sc := st.Config.Linux.Seccomp
+	if sc == nil || sc.ListenerPath == "" {
+		return errors.New("a seccomp listener fd arrived but linux.seccomp.listenerPath is empty")
+	}
+	conn, err := net.Dial("unix", sc.ListenerPath)
+	if err != nil {
+		return fmt.Errorf("connect to seccomp listener %s: %w", sc.ListenerPath, err)
+	}
+	defer conn.Close()
+	state := specs.ContainerProcessState{
+		Version: specs.Version, Fds: []string{specs.SeccompFdName}, Pid: st.Pid,
+		Metadata: sc.ListenerMetadata, State: st.State,
+	}
+	state.State.Status = specs.StateCreating
+	b, err := json.Marshal(state)
+	if err != nil {
+		return err
+	}
+	uc := conn.(*net.UnixConn)
+	if _, _, err := uc.WriteMsgUnix(b, unix.UnixRights(fd), nil); err != nil {
+		return fmt.Errorf("send seccomp fd to %s: %w", sc.ListenerPath, err)
+	}
+	return nil
+}
