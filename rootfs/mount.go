@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -178,6 +179,14 @@ func (r *Root) target(dest string, dir bool) (*os.File, error) {
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("resolve %s in rootfs: %w", dest, err)
+	}
+	// A dangling symlink is followed (inside the root) to where it points,
+	// and that is what gets created, as runc does: resolve the path in
+	// the root lexically first, then create it without symlinks.
+	if resolved, err := securejoin.SecureJoin(r.path, dest); err == nil {
+		if rel, err := filepath.Rel(r.path, resolved); err == nil && !strings.HasPrefix(rel, "..") {
+			dest = "/" + rel
+		}
 	}
 	if dir {
 		f, err := pathrs.MkdirAllHandle(r.handle, dest, 0o755)
