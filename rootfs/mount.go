@@ -380,10 +380,25 @@ func cgroup2Only() bool {
 	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
-// Raw performs a RawMount with its target resolved inside the rootfs.
-// Bind mounts are cloned with open_tree so their flags apply cleanly.
+// Raw performs a RawMount with its target resolved inside the rootfs:
+// FSType "symlink" makes a symlink (Source → Target), MS_REMOUNT changes
+// the flags of the mount at Target, MS_BIND clones Source with open_tree,
+// and anything else mounts a new filesystem.
 func (r *Root) Raw(m RawMount) error {
-	if m.Flags&unix.MS_BIND != 0 {
+	switch {
+	case m.FSType == "symlink":
+		return r.symlink(m.Source, m.Target)
+	case m.Flags&unix.MS_REMOUNT != 0:
+		t, err := pathrs.OpenatInRoot(r.handle, m.Target)
+		if err != nil {
+			return fmt.Errorf("remount %s: %w", m.Target, err)
+		}
+		defer t.Close()
+		if err := unix.Mount("", procPath(t), "", m.Flags, m.Data); err != nil {
+			return fmt.Errorf("remount %s: %w", m.Target, err)
+		}
+		return nil
+	case m.Flags&unix.MS_BIND != 0:
 		st, err := os.Stat(m.Source)
 		if err != nil {
 			return err

@@ -1,9 +1,10 @@
 package runtime
 
 import (
-	"errors"
+	"os"
 	"syscall"
 
+	"github.com/berth-dev/berth/cgroups"
 	"github.com/berth-dev/berth/rootfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -23,20 +24,34 @@ type cgroup interface {
 	Frozen() (bool, error)
 	Pids() ([]int, error)
 	Kill(sig syscall.Signal) error
+	Stats() (*cgroups.Stats, error)
+	OOMKills() (uint64, error)
 	Destroy() error
 	Paths() map[string]string
-	ContainerMounts(dest string, cgroupNS, readOnly bool) ([]rootfs.RawMount, error)
+	ContainerMounts(dest string, cgroupNS, readOnly bool) ([]cgroups.Mount, error)
 }
 
-var errNoCgroups = errors.New("this build of berth cannot manage cgroups yet")
-
-// newCgroup returns the container's cgroup manager, or nil when the spec
-// asks for nothing a cgroup would hold.
+// newCgroup returns the container's cgroup manager. Every container gets
+// a cgroup, as with runc; an unprivileged caller that asks for no
+// resources gets none (it could not create one).
 func (r *Runtime) newCgroup(id string, spec *specs.Spec) (cgroup, error) {
-	if spec.Linux == nil || (spec.Linux.Resources == nil && spec.Linux.CgroupsPath == "") {
+	if spec == nil || spec.Linux == nil {
 		return nil, nil
 	}
-	return nil, errNoCgroups
+	if os.Geteuid() != 0 && spec.Linux.Resources == nil && spec.Linux.CgroupsPath == "" {
+		return nil, nil
+	}
+	return cgroups.New(cgroups.Config{
+		ContainerID: id, Path: spec.Linux.CgroupsPath, Resources: spec.Linux.Resources, Systemd: r.SystemdCgroup,
+	})
+}
+
+func toRaw(ms []cgroups.Mount) []rootfs.RawMount {
+	out := make([]rootfs.RawMount, len(ms))
+	for i, m := range ms {
+		out[i] = rootfs.RawMount{Source: m.Source, Target: m.Target, FSType: m.FSType, Flags: m.Flags, Data: m.Data}
+	}
+	return out
 }
 
 func (r *Runtime) frozen(s *State) (bool, error) {

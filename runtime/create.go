@@ -202,9 +202,16 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	}
 	if cg != nil {
 		if fd, ok := cg.CloneFD(); ok {
+			defer unix.Close(fd)
 			cmd.SysProcAttr.UseCgroupFD = true
 			cmd.SysProcAttr.CgroupFD = fd
 		}
+	}
+	// A cgroup namespace must be rooted at the container's cgroup, which
+	// the init joins after the clone: the init unshares it itself.
+	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWCGROUP != 0 {
+		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWCGROUP
+		cfg.UnshareCgroupNS = true
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start container init: %w", err)
@@ -386,7 +393,7 @@ func cgroupMounts(cg cgroup, spec *specs.Spec) (map[string][]bootstrap.Mount, er
 		if err != nil {
 			return nil, fmt.Errorf("plan cgroup mount %s: %w", m.Destination, err)
 		}
-		out[filepath.Clean(m.Destination)] = raws
+		out[filepath.Clean(m.Destination)] = toRaw(raws)
 	}
 	return out, nil
 }

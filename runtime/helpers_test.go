@@ -60,15 +60,6 @@ func (e *env) bundle(args []string, mutate func(*specs.Spec)) string {
 	spec.Process.Terminal = false
 	spec.Process.Args = args
 	spec.Root.Readonly = false
-	// Until the cgroups package lands, containers ask for no cgroup.
-	spec.Linux.Resources = nil
-	var mounts []specs.Mount
-	for _, m := range spec.Mounts {
-		if m.Type != "cgroup" {
-			mounts = append(mounts, m)
-		}
-	}
-	spec.Mounts = mounts
 	if mutate != nil {
 		mutate(spec)
 	}

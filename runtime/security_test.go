@@ -119,10 +119,12 @@ func TestBadConfigsLeaveNothingBehind(t *testing.T) {
 		"mappings without userns": {func(s *specs.Spec) {
 			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}
 		}, "no user namespace"},
-		"relative cwd":         {func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "absolute"},
-		"missing rootfs":       {func(s *specs.Spec) { s.Root.Path = "/nonexistent-rootfs" }, "rootfs"},
-		"no mount namespace":   {func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:2] }, "mount namespace"},
-		"soft above hard":      {func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 5}} }, "soft limit"},
+		"relative cwd":       {func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "absolute"},
+		"missing rootfs":     {func(s *specs.Spec) { s.Root.Path = "/nonexistent-rootfs" }, "rootfs"},
+		"no mount namespace": {func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:2] }, "mount namespace"},
+		"soft above hard": {func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 5}}
+		}, "soft limit"},
 		"unknown rlimit":       {func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS"}} }, "unknown rlimit"},
 		"huge oom score":       {func(s *specs.Spec) { v := 100000; s.Process.OOMScoreAdj = &v }, "oomScoreAdj"},
 		"unknown capability":   {func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_FLY"} }, "unknown capability"},

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	goruntime "runtime"
+
 	"github.com/berth-dev/berth/internal/initproc"
 	"github.com/berth-dev/berth/internal/runtimecli"
 )
@@ -13,4 +16,13 @@ func init() {
 	// The container's init stage, re-executed by the runtime inside the
 	// new namespaces. Not a user command.
 	register(&command{name: "init", hidden: true, run: func([]string) int { return initproc.Main() }})
+}
+
+// The init stage must run on the main thread from the start: namespaces
+// it joins or unshares apply per thread, and /proc/self (the thread group
+// leader) must show them. LockOSThread in an init function pins main.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		goruntime.LockOSThread()
+	}
 }

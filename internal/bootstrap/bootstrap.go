@@ -59,6 +59,9 @@ type Config struct {
 	// NewUserNS tells init whether it lives in a user namespace of its own
 	// (mknod is then impossible and devices are bind-mounted).
 	NewUserNS bool `json:"newUserNs,omitempty"`
+	// UnshareCgroupNS asks the init to make its cgroup namespace once it
+	// is in its cgroup (a clone would root it at the runtime's cgroup).
+	UnshareCgroupNS bool `json:"unshareCgroupNs,omitempty"`
 	// StateJSON is the OCI state handed to createContainer and
 	// startContainer hooks on their stdin.
 	StateJSON []byte `json:"state,omitempty"`

@@ -64,6 +64,12 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 			return err
 		}
 	}
+	if cfg.UnshareCgroupNS {
+		// Per thread, and this thread is the one that execs.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("create cgroup namespace: %w", err)
+		}
+	}
 	if !cfg.Exec {
 		if _, ok := nsPath(spec, specs.NetworkNamespace); ok {
 			if err := loopbackUp(); err != nil {

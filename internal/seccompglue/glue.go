@@ -5,8 +5,9 @@ package seccompglue
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 
+	"github.com/berth-dev/berth/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -16,7 +17,11 @@ func Compile(cfg *specs.LinuxSeccomp) (json.RawMessage, error) {
 	if cfg == nil {
 		return nil, nil
 	}
-	return nil, errors.New("linux.seccomp: this build of berth has no seccomp compiler yet")
+	p, err := seccomp.Compile(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("linux.seccomp: %w", err)
+	}
+	return json.Marshal(p)
 }
 
 // Load installs a compiled filter on the calling thread and returns the
@@ -25,5 +30,9 @@ func Load(raw json.RawMessage) (int, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return -1, nil
 	}
-	return -1, errors.New("seccomp: this build of berth cannot load filters yet")
+	var p seccomp.Program
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return -1, fmt.Errorf("decode seccomp program: %w", err)
+	}
+	return p.Load()
 }
