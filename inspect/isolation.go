@@ -29,9 +29,12 @@ var (
 	}
 	// dockerMounts are the mount points of a container Docker creates with
 	// no volumes (besides masked and read-only paths and /sys/fs/cgroup/*).
+	// The runtime-spec default devices are bind-mounted from the host
+	// when the container has a user namespace (mknod is not allowed there).
 	dockerMounts = []string{
 		"/", "/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue",
 		"/dev/shm", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/dev/console",
+		"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx",
 	}
 )
 
