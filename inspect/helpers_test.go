@@ -52,6 +52,10 @@ func capsHelper(spec string) int {
 		}
 		s[i] = v
 	}
+	if err := caps.DropBounding(s[3], caps.LastCap()); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 3
+	}
 	if err := caps.Apply(caps.Sets{Effective: s[0], Permitted: s[1], Inheritable: s[2], Bounding: s[3], Ambient: s[4]}, caps.LastCap()); err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 3
