@@ -40,3 +40,9 @@ bench: deps build
 
 clean:
 	rm -rf bin
+
+# Pure cgroup v2, for real: boots Debian's kernel in qemu (TCG) with a busybox
+# initramfs and runs the cgroup tests there. `make test` runs it too (./test/vm).
+.PHONY: test-vm
+test-vm: build
+	BERTH_BIN=$(CURDIR)/bin/berth $(GO) test -count=1 -v -run VM ./test/vm/

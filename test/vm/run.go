@@ -1,0 +1,118 @@
+package vm
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ResultMarker is the line the guest prints last; qemu itself exits 0 even
+// when the guest fails or is killed, so the exit status travels over the
+// serial console.
+const ResultMarker = "BERTH-VM-RESULT rc="
+
+var resultRe = regexp.MustCompile(`BERTH-VM-RESULT rc=(\d+)`)
+
+// Config is one VM run.
+type Config struct {
+	Kernel, Initrd string
+	MemoryMiB      int // ≥ 96; default 1024
+	CPUs           int // default 2
+	Cmdline        string
+	Timeout        time.Duration
+	// Output receives the serial console as it arrives.
+	Output io.Writer
+}
+
+// Init is the /init script for a pure cgroup v2 guest: it mounts the basic
+// filesystems and cgroup2 alone at /sys/fs/cgroup, enables every controller
+// at the root, runs each command line in tests (with BERTH_VM=1), and
+// prints ResultMarker with the first non-zero exit status, then reboots
+// (qemu runs with -no-reboot, so that ends it).
+func Init(tests []string) string {
+	var b strings.Builder
+	b.WriteString(`export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root BERTH_VM=1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || { echo "` + ResultMarker + `99"; reboot -f; }
+for c in $(cat /sys/fs/cgroup/cgroup.controllers); do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control; done
+echo "vm: kernel $(uname -r), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+ip link set lo up 2>/dev/null
+rc=0
+cd /tmp
+`)
+	for _, t := range tests {
+		fmt.Fprintf(&b, "echo '=== vm run: %s'\n%s\nr=$?\necho \"=== vm exit: $r\"\n[ $r -ne 0 ] && [ $rc -eq 0 ] && rc=$r\n", t, t)
+	}
+	b.WriteString(`echo "` + ResultMarker + `$rc"
+reboot -f
+`)
+	return b.String()
+}
+
+// Run boots the VM and returns the guest's result code. A missing marker
+// (crash, panic, timeout) is an error.
+func Run(ctx context.Context, c Config) (int, error) {
+	if c.MemoryMiB == 0 {
+		c.MemoryMiB = 1024
+	}
+	if c.CPUs == 0 {
+		c.CPUs = 2
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 15 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	cmdline := "console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off cgroup_no_v1=all " + c.Cmdline
+	args := []string{
+		"-machine", "microvm,accel=tcg,acpi=off", "-cpu", "max",
+		"-smp", strconv.Itoa(c.CPUs), "-m", strconv.Itoa(c.MemoryMiB),
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-serial", "stdio",
+		"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", cmdline,
+	}
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return -1, err
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("start qemu-system-x86_64 (install qemu-system-x86): %w", err)
+	}
+	rc := -1
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if c.Output != nil {
+			fmt.Fprintln(c.Output, line)
+		}
+		if m := resultRe.FindStringSubmatch(line); m != nil {
+			rc, _ = strconv.Atoi(m[1])
+		}
+	}
+	werr := cmd.Wait()
+	if ctx.Err() != nil {
+		return -1, fmt.Errorf("vm: no result within %v: %w", c.Timeout, ctx.Err())
+	}
+	if rc < 0 {
+		if werr == nil {
+			werr = errors.New("guest ended without reporting a result")
+		}
+		return -1, fmt.Errorf("vm: %w", werr)
+	}
+	return rc, nil
+}
