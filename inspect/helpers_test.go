@@ -113,9 +113,7 @@ func startIsolated(t *testing.T, args ...string) isolated {
 // by exec'ing sleep.
 func startIsolatedCmd(t *testing.T, args []string, command ...string) isolated {
 	t.Helper()
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("util-linux unshare not installed")
-	}
+	requireUnshare(t)
 	full := append(append(append([]string{}, args...), "--fork", "--kill-child"), command...)
 	cmd := exec.Command("unshare", full...)
 	cmd.Stderr = os.Stderr
@@ -144,6 +142,16 @@ func startIsolatedCmd(t *testing.T, args []string, command ...string) isolated {
 	}
 	t.Fatalf("unshare %v: no sleep child within 10s", full)
 	return iso
+}
+
+// requireUnshare skips the test without util-linux's unshare (busybox's,
+// as in the cgroup v2 VM, lacks --kill-child and --cgroup).
+func requireUnshare(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("unshare", "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--kill-child") {
+		t.Skip("util-linux unshare (with --kill-child) not installed")
+	}
 }
 
 // kernelNS is what the kernel says about /proc/PID/ns/TYPE: the link text
