@@ -20,6 +20,7 @@ import (
 var vmPackages = []string{
 	"./cgroups",
 	"./cgroups/devices",
+	"./inspect", // berth inspect cgroup on a pure v2 host
 }
 
 func goTool() string {
@@ -97,7 +98,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	// The guest really was a pure v2 host and the tests really ran there.
 	for _, want := range []string{"layout: v2", "--- PASS: TestCPUQuotaEnforced", "--- PASS: TestMemoryLimitOOMKills",
 		"--- PASS: TestPidsLimitStopsForkBomb", "--- PASS: TestDevicePolicyDeniesAfterMknod", "--- PASS: TestKernelBPFMatchesEmulator",
-		"--- PASS: TestCloneFDOnlyOnV2"} {
+		"--- PASS: TestCloneFDOnlyOnV2", "--- PASS: TestCgroupsLimits"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("guest output lacks %q", want)
 		}
