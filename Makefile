@@ -4,7 +4,8 @@ GO         ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT)
-GOFLAGS_BUILD := -trimpath -tags 'netgo osusergo'
+GOFLAGS_BUILD := -trimpath -tags 'netgo osusergo nsenter_embedded'
+NSENTER    := internal/nsjoin/embedded/berth-nsenter
 export CGO_ENABLED ?= 0
 TEST_TIMEOUT ?= 60m
 
@@ -18,11 +19,17 @@ deps:
 # bin/berth is static (CGO_ENABLED=0): it is copied into containers and
 # onto hosts as a single file. bin/berth-runtime is the same binary; invoked
 # by that name it is the runc-compatible runtime.
-build:
+build: $(NSENTER)
 	$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
 	ln -sf berth bin/berth-runtime
 
-vet:
+# The one C program: joins a container's namespaces for exec (a Go process
+# cannot setns into user/mount namespaces). Static, embedded in bin/berth.
+$(NSENTER): internal/nsjoin/csrc/nsenter.c
+	@mkdir -p $(dir $@)
+	gcc -static -Os -s -Wall -Werror -o $@ $<
+
+vet: $(NSENTER)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 

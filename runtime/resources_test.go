@@ -22,9 +22,17 @@ func TestPauseResumePsUpdateEvents(t *testing.T) {
 		t.Fatalf("run -d: %s", r.stderr)
 	}
 	var pids []int
-	waitFor(t, "two processes", func() bool {
+	waitFor(t, "two sleeps", func() bool {
 		r := e.rt("ps", "--format", "json", id)
-		return json.Unmarshal([]byte(r.stdout), &pids) == nil && len(pids) == 2
+		if json.Unmarshal([]byte(r.stdout), &pids) != nil || len(pids) != 2 {
+			return false
+		}
+		for _, p := range pids {
+			if c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); strings.TrimSpace(string(c)) != "sleep" {
+				return false
+			}
+		}
+		return true
 	})
 	if r := e.rt("ps", id); r.code != 0 || strings.Count(r.stdout, "sleep 1000") != 2 {
 		t.Fatalf("ps table: %d %q %q", r.code, r.stdout, r.stderr)
@@ -102,13 +110,19 @@ func TestOOMEventAndExit137(t *testing.T) {
 	if r := e.rt("start", id); r.code != 0 {
 		t.Fatalf("start: %s", r.stderr)
 	}
-	waitFor(t, "the OOM kill", func() bool {
-		r := e.rt("state", id)
-		return strings.Contains(r.stdout, `"stopped"`)
-	})
+	// events ends once the container has stopped, after a last look at
+	// the OOM count.
+	var ev result
+	select {
+	case ev = <-evCh:
+	case <-time.After(20 * time.Second):
+		t.Fatal("events did not end when the container stopped")
+	}
+	if st := e.state(id); st["status"] != "stopped" {
+		t.Fatalf("container %v after events ended", st["status"])
+	}
 	e.rt("delete", id)
-	ev := <-evCh
 	if !strings.Contains(ev.stdout, `"type":"oom"`) {
-		t.Fatalf("no oom event: %q %q", ev.stdout, ev.stderr)
+		t.Fatalf("no oom event: %d %q %q", ev.code, ev.stdout, ev.stderr)
 	}
 }

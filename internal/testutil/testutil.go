@@ -50,7 +50,15 @@ func BerthBinary(t testing.TB) string {
 			return
 		}
 		builtPath = filepath.Join(dir, "berth")
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo osusergo", "-o", builtPath, "./cmd/berth")
+		helper := filepath.Join(RepoRoot(), "internal/nsjoin/embedded/berth-nsenter")
+		os.MkdirAll(filepath.Dir(helper), 0o755)
+		gcc := exec.Command("gcc", "-static", "-Os", "-s", "-o", helper, "internal/nsjoin/csrc/nsenter.c")
+		gcc.Dir = RepoRoot()
+		if out, err := gcc.CombinedOutput(); err != nil {
+			buildErr = &buildError{out: string(out), err: err}
+			return
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo osusergo nsenter_embedded", "-o", builtPath, "./cmd/berth")
 		cmd.Dir = RepoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

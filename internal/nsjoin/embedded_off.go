@@ -1,0 +1,5 @@
+//go:build !nsenter_embedded
+
+package nsjoin
+
+var embedded []byte

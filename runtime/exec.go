@@ -1,0 +1,203 @@
+package runtime
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/berth-dev/berth/internal/bootstrap"
+	"github.com/berth-dev/berth/internal/nsjoin"
+	"github.com/berth-dev/berth/internal/seccompglue"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// ExecOptions describe a process to run in a running container.
+type ExecOptions struct {
+	Process       *specs.Process
+	PidFile       string
+	ConsoleSocket string
+	PreserveFDs   int
+	IgnorePaused  bool
+	// Stdio for the process; nil means the runtime's own.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Process is a process exec'd into a container by this process.
+type Process struct {
+	Pid int
+}
+
+// Wait waits for the exec'd process (the caller is its subreaper) and
+// returns its exit status as a shell reports it.
+func (p *Process) Wait() (int, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		return exitStatus(syscall.WaitStatus(ws)), nil
+	}
+}
+
+// Exec starts a process inside a running container: it joins all of the
+// container's namespaces (through the berth-nsenter helper), its cgroup,
+// and gets the process's user, capabilities, rlimits, no_new_privs and
+// the container's seccomp filter, as `runc exec` does.
+func (r *Runtime) Exec(id string, o ExecOptions) (*Process, error) {
+	st, err := r.loadState(id)
+	if err != nil {
+		return nil, err
+	}
+	status := r.status(st)
+	if status != specs.StateRunning && !(status == StatePaused && o.IgnorePaused) {
+		return nil, &ErrState{id, "exec in", status}
+	}
+	if o.Process == nil {
+		return nil, fmt.Errorf("exec: no process given")
+	}
+	if err := validateProcess(o.Process); err != nil {
+		return nil, fmt.Errorf("exec: process: %w", err)
+	}
+	spec := *st.Config
+	spec.Process = o.Process
+	spec.Hooks = nil
+	seccompProg, err := seccompglue.Compile(spec.Linux.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := r.newCgroup(id, st.Config)
+	if err != nil {
+		return nil, err
+	}
+	helper, err := nsjoin.Helper()
+	if err != nil {
+		return nil, err
+	}
+	exePath, err := sealedExe()
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.Open(exePath)
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: init %d: %w", id, st.Pid, err)
+	}
+	pidfdFile := os.NewFile(uintptr(pidfd), "pidfd")
+	defer pidfdFile.Close()
+	if !st.alive() {
+		return nil, &ErrState{id, "exec in", specs.StateStopped}
+	}
+	flags, userns, err := nsjoin.Flags(st.Pid)
+	if err != nil {
+		return nil, err
+	}
+	parentSock, childSock, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	defer parentSock.Close()
+	defer childSock.Close()
+	reportR, reportW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer reportR.Close()
+	defer reportW.Close()
+	// The exec'd process is the helper's child; when the helper exits it
+	// becomes ours, so we can wait for it.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("become child subreaper: %w", err)
+	}
+	cfg := &bootstrap.Config{
+		ID: id, Spec: &spec, Exec: true, PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1,
+		Seccomp: seccompProg, NewUserNS: userns,
+	}
+	cmd := &exec.Cmd{
+		Path:   helper,
+		Stdin:  orStd(o.Stdin, os.Stdin),
+		Stdout: orStd(o.Stdout, os.Stdout),
+		Stderr: orStd(o.Stderr, os.Stderr),
+	}
+	for i := 0; i < o.PreserveFDs; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	nextFD := func(f *os.File) int {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		return 2 + len(cmd.ExtraFiles)
+	}
+	syncFD := nextFD(childSock)
+	pidfdFD := nextFD(pidfdFile)
+	exeFD := nextFD(exe)
+	reportFD := nextFD(reportW)
+	if o.ConsoleSocket != "" {
+		conn, err := net.Dial("unix", o.ConsoleSocket)
+		if err != nil {
+			return nil, fmt.Errorf("connect to console socket %s: %w", o.ConsoleSocket, err)
+		}
+		cf, err := conn.(*net.UnixConn).File()
+		conn.Close()
+		if err != nil {
+			return nil, err
+		}
+		defer cf.Close()
+		cfg.ConsoleFD = nextFD(cf)
+	}
+	become := "0"
+	if userns {
+		become = "1"
+	}
+	cmd.Args = []string{"berth-nsenter", strconv.Itoa(pidfdFD), strconv.FormatUint(uint64(flags), 10),
+		strconv.Itoa(exeFD), strconv.Itoa(reportFD), become, "berth", "init"}
+	cmd.Env = []string{bootstrap.EnvSyncFD + "=" + strconv.Itoa(syncFD)}
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("join container %s: %w", id, err)
+	}
+	reportW.Close()
+	childSock.Close()
+	line, err := bufio.NewReader(reportR).ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("join container %s: no process reported: %w", id, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return nil, fmt.Errorf("join container %s: bad pid %q", id, line)
+	}
+	proc := &Process{Pid: pid}
+	fail := func(err error) (*Process, error) {
+		unix.Kill(pid, unix.SIGKILL)
+		proc.Wait()
+		return nil, err
+	}
+	if cg != nil {
+		if err := cg.Enter(pid); err != nil {
+			return fail(fmt.Errorf("put exec process in the container's cgroup: %w", err))
+		}
+	}
+	conn := bootstrap.NewConn(parentSock)
+	if err := conn.Send(cfg); err != nil {
+		return fail(fmt.Errorf("send configuration to the exec process: %w", err))
+	}
+	if err := r.converse(conn, st); err != nil {
+		return fail(err)
+	}
+	if o.PidFile != "" {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return fail(fmt.Errorf("write pid file: %w", err))
+		}
+	}
+	return proc, nil
+}
