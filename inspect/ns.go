@@ -50,10 +50,13 @@ func openNS(pid int, typ string) (nsFile, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
-			if proc.Exists(pid) {
+			if _, serr := os.Stat(proc.Path(os.Getpid(), "ns/"+typ)); serr != nil {
 				return nsFile{}, fmt.Errorf("open %s: %w", p, errNoNSType)
 			}
-			return nsFile{}, fmt.Errorf("process %d: %w", pid, proc.ErrNoProcess)
+			// Gone, or a zombie: an exited process keeps its /proc
+			// directory (and its user namespace) until it is reaped, but
+			// no longer has the other namespaces.
+			return nsFile{}, fmt.Errorf("process %d has exited: %w", pid, proc.ErrNoProcess)
 		}
 		return nsFile{}, fmt.Errorf("open %s: %w", p, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/internal/testutil"
 	"github.com/berth-dev/berth/proc"
@@ -195,6 +196,26 @@ func TestNSTreeErrors(t *testing.T) {
 	tree, err := NSTree([]int{os.Getpid(), gone}, true)
 	if err != nil || len(tree.Skipped) != 1 || tree.Skipped[0].PID != gone || tree.Skipped[0].Reason != "exited" {
 		t.Errorf("tolerant tree: %+v %v", tree, err)
+	}
+	// A zombie (exited, not yet reaped) has a /proc directory but no
+	// namespaces besides its user namespace: it counts as exited.
+	z := exec.Command("true")
+	if err := z.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer z.Wait()
+	for i := 0; i < 500; i++ {
+		if st, err := proc.ReadStatus(z.Process.Pid); err == nil && strings.HasPrefix(st.State, "Z") {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := NSTree([]int{z.Process.Pid}, false); !errors.Is(err, proc.ErrNoProcess) {
+		t.Errorf("zombie: %v, want ErrNoProcess", err)
+	}
+	// Its PID (and PID namespace) lasts until it is reaped, as ps shows.
+	if tree, err := PIDNSTree([]int{z.Process.Pid}, false); err != nil || len(tree.Roots) != 1 {
+		t.Errorf("zombie --pidns: %v", err)
 	}
 	if _, err := NamespaceOf(os.Getpid(), "bogus"); err == nil {
 		t.Error("NamespaceOf(bogus) succeeded")
