@@ -77,7 +77,7 @@ func Prepare(s *Setup) (*Root, error) {
 		if err := r.mountOne(s, m); err != nil {
 			return nil, fmt.Errorf("mount %s on %s (type %s): %w", m.Source, m.Destination, m.Type, err)
 		}
-		if filepath.Clean(m.Destination) == "/dev" && isBind(m) {
+		if filepath.Clean(m.Destination) == "/dev" && IsBind(m) {
 			setupDev = false
 		}
 	}
@@ -152,7 +152,9 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-func isBind(m *specs.Mount) bool {
+// IsBind reports whether an OCI mount is a bind mount (type "bind", or
+// the bind/rbind option).
+func IsBind(m *specs.Mount) bool {
 	if m.Type == "bind" {
 		return true
 	}
@@ -226,7 +228,7 @@ func (r *Root) mountOne(s *Setup, m *specs.Mount) error {
 		return errors.New("the tmpcopyup option is not supported")
 	}
 	switch {
-	case isBind(m):
+	case IsBind(m):
 		return r.bind(m, opts)
 	case m.Type == "cgroup" || m.Type == "cgroup2":
 		return r.cgroup(s, m, opts)

@@ -171,12 +171,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	syncFD := nextFD(childSock)
 	cfg.StateDirFD = nextFD(stateDir)
 	if o.ConsoleSocket != "" {
-		conn, err := net.Dial("unix", o.ConsoleSocket)
-		if err != nil {
-			return nil, fmt.Errorf("connect to console socket %s: %w", o.ConsoleSocket, err)
-		}
-		cf, err := conn.(*net.UnixConn).File()
-		conn.Close()
+		cf, err := dialConsole(o.ConsoleSocket)
 		if err != nil {
 			return nil, err
 		}
@@ -321,6 +316,17 @@ type InitError struct {
 }
 
 func (e *InitError) Error() string { return e.Msg }
+
+// dialConsole connects to a --console-socket; the init sends the pty
+// master over the connection.
+func dialConsole(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to console socket %s: %w", path, err)
+	}
+	defer conn.Close()
+	return conn.(*net.UnixConn).File()
+}
 
 func closeAll(fds []int) {
 	for _, fd := range fds {

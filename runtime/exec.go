@@ -3,7 +3,6 @@ package runtime
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -144,12 +143,7 @@ func (r *Runtime) Exec(id string, o ExecOptions) (*Process, error) {
 	exeFD := nextFD(exe)
 	reportFD := nextFD(reportW)
 	if o.ConsoleSocket != "" {
-		conn, err := net.Dial("unix", o.ConsoleSocket)
-		if err != nil {
-			return nil, fmt.Errorf("connect to console socket %s: %w", o.ConsoleSocket, err)
-		}
-		cf, err := conn.(*net.UnixConn).File()
-		conn.Close()
+		cf, err := dialConsole(o.ConsoleSocket)
 		if err != nil {
 			return nil, err
 		}

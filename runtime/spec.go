@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/berth-dev/berth/caps"
+	"github.com/berth-dev/berth/rootfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -27,23 +28,11 @@ func ParseSpec(r io.Reader, bundle string) (*specs.Spec, error) {
 			// runc accepts a relative destination as relative to "/".
 			m.Destination = "/" + m.Destination
 		}
-		if isBindMount(m) && m.Source != "" && !filepath.IsAbs(m.Source) {
+		if rootfs.IsBind(m) && m.Source != "" && !filepath.IsAbs(m.Source) {
 			m.Source = filepath.Join(bundle, m.Source)
 		}
 	}
 	return &spec, nil
-}
-
-func isBindMount(m *specs.Mount) bool {
-	if m.Type == "bind" {
-		return true
-	}
-	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
-			return true
-		}
-	}
-	return false
 }
 
 // DefaultSpec is the config.json `berth-runtime spec` writes: the same

@@ -7,7 +7,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/berth-dev/berth/caps"
 	"github.com/berth-dev/berth/runtime"
@@ -156,35 +155,11 @@ func execVerb(g *globals, args []string) error {
 	if *detach {
 		return nil
 	}
-	done := make(chan int, 1)
-	go func() {
-		code, _ := p.Wait()
-		done <- code
-	}()
-	for {
-		select {
-		case code := <-done:
-			if proxy != nil {
-				proxy.Close()
-			}
-			if code != 0 {
-				return &exitError{code}
-			}
-			return nil
-		case s := <-sigs:
-			sig := s.(syscall.Signal)
-			switch sig {
-			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-				continue
-			case unix.SIGWINCH:
-				if proxy != nil {
-					proxy.Resize()
-				}
-				continue
-			}
-			unix.Kill(p.Pid, sig)
-		}
+	code := forwardUntilExit(p.Pid, func() int { code, _ := p.Wait(); return code }, sigs, proxy)
+	if code != 0 {
+		return &exitError{code}
 	}
+	return nil
 }
 
 func parseUser(s string) (uint32, uint32, error) {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -251,22 +250,26 @@ func runVerb(g *globals, args []string) error {
 	if *detach {
 		return nil
 	}
+	code := forwardUntilExit(c.Pid(), func() int { code, _ := c.Wait(); return code }, sigs, tty)
+	cleanup()
+	if code != 0 {
+		return &exitError{code}
+	}
+	return nil
+}
+
+// forwardUntilExit relays the signals this process gets to pid (window
+// changes to the terminal) until wait returns the process's status.
+func forwardUntilExit(pid int, wait func() int, sigs <-chan os.Signal, tty *ttyProxy) int {
 	done := make(chan int, 1)
-	go func() {
-		code, _ := c.Wait()
-		done <- code
-	}()
+	go func() { done <- wait() }()
 	for {
 		select {
 		case code := <-done:
 			if tty != nil {
 				tty.Close()
 			}
-			cleanup()
-			if code != 0 {
-				return &exitError{code}
-			}
-			return nil
+			return code
 		case s := <-sigs:
 			sig := s.(syscall.Signal)
 			switch sig {
@@ -278,7 +281,7 @@ func runVerb(g *globals, args []string) error {
 				}
 				continue
 			}
-			unix.Kill(c.Pid(), sig)
+			unix.Kill(pid, sig)
 		}
 	}
 }
@@ -312,5 +315,3 @@ func init() {
 		return os.WriteFile(path, append(b, '\n'), 0o644)
 	}})
 }
-
-var _ = strconv.Itoa
