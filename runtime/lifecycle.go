@@ -93,19 +93,22 @@ func (r *Runtime) openFifo(st *State) error {
 		}
 		close(died)
 	}()
+	var res result
 	select {
-	case res := <-done:
-		if res.err != nil {
-			return fmt.Errorf("open exec fifo: %w", res.err)
-		}
-		if res.n == 0 {
-			return fmt.Errorf("container %s: init exited before start", st.ID)
-		}
+	case res = <-done:
 	case <-died:
-		// Unblock the reader so the goroutine ends, then report.
+		// The init is gone. If it got as far as writing the fifo (and then
+		// ran and exited quickly), the reader has its byte; if not, the
+		// reader is stuck in open: a writer of our own unblocks it.
 		if f, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
 			f.Close()
 		}
+		res = <-done
+	}
+	if res.err != nil {
+		return fmt.Errorf("open exec fifo: %w", res.err)
+	}
+	if res.n == 0 {
 		return fmt.Errorf("container %s: init exited before start", st.ID)
 	}
 	return os.Remove(fifo)
