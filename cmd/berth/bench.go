@@ -50,10 +50,11 @@ type burnSample struct {
 
 func runBench(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Print(benchUsage)
 		if len(args) == 0 {
+			fmt.Fprint(os.Stderr, benchUsage)
 			return 125
 		}
+		fmt.Print(benchUsage)
 		return 0
 	}
 	if args[0] != "cpu" {

@@ -85,10 +85,11 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func runInspect(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Print(inspectUsage)
 		if len(args) == 0 {
+			fmt.Fprint(os.Stderr, inspectUsage)
 			return 125
 		}
+		fmt.Print(inspectUsage)
 		return 0
 	}
 	var f instrumentFlags
