@@ -37,6 +37,8 @@ vet: $(NSENTER)
 # against the real kernel and the real peers (runc, docker CLI, registry).
 test: deps build vet
 	BERTH_BIN=$(CURDIR)/bin/berth $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	# seccomp: differential tests against libseccomp (test-only cgo)
+	CGO_ENABLED=1 $(GO) test -count=1 -tags libseccomp -run Libseccomp ./seccomp/...
 
 # The talk's first command, on a fresh machine.
 demo: deps build

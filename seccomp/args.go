@@ -27,6 +27,17 @@ func (c *argCtx) loadHi(arg int, next *node) *node {
 // block compiles a syscall's conditional rules: the first rule whose
 // conditions all hold decides, otherwise dflt.
 func (c *argCtx) block(rules []rule, dflt *node) *node {
+	if c.bits == 32 {
+		// Only the low halves are compared on 32-bit ABIs.
+		t := make([]rule, len(rules))
+		for i, r := range rules {
+			t[i] = rule{action: r.action, conds: make([]cond, len(r.conds))}
+			for k, cd := range r.conds {
+				t[i].conds[k] = cd.trunc32()
+			}
+		}
+		rules = t
+	}
 	next := dflt
 	// Work backwards over segments: a run of single-condition rules on
 	// one argument with ordered comparisons is compiled as one decision
@@ -121,9 +132,7 @@ func (c *argCtx) intervalSegment(rules []rule, next *node) *node {
 		return c.loadLo(arg, t)
 	}
 	if c.bits == 32 {
-		// The kernel zero-extends 32-bit arguments: only the low word
-		// varies.
-		return loTree(0)
+		return loTree(0) // values are truncated to 32 bits (see block)
 	}
 	// High words in which the verdict changes need a low-word tree.
 	split := map[uint32]bool{}

@@ -36,7 +36,6 @@ func (rs *ruleset) generate() ([]bpf.Instruction, error) {
 
 // section builds the dispatch on the syscall number for one audit value.
 func (rs *ruleset) section(b *builder, g *group) *node {
-	ctx := &argCtx{b: b, bigEnd: g.bigEnd, bits: g.bits}
 	dflt := b.ret(rs.defaultAction)
 	var spans []span
 	addRegion := func(ar *archRules, lo, hi uint32, w float64) {
@@ -44,6 +43,7 @@ func (rs *ruleset) section(b *builder, g *group) *node {
 			spans = append(spans, span{lo: lo, hi: hi, leaf: b.ret(rs.badArch), weight: weightHole})
 			return
 		}
+		ctx := &argCtx{b: b, bigEnd: g.bigEnd, bits: ar.arch.Bits}
 		rs.regionSpans(ctx, ar, lo, hi, w, dflt, &spans)
 	}
 	if g.isX86Group() {

@@ -13,10 +13,9 @@ import (
 // (x86_64 and x32 share AUDIT_ARCH_X86_64).
 type group struct {
 	audit  uint32
-	plain  *archRules // numbers without the x32 bit
-	x32    *archRules // numbers with the x32 bit (x86_64's audit value only)
+	plain  *archRules // numbers below the x32 bit
+	x32    *archRules // numbers from the x32 bit up (x86_64's audit value only)
 	bigEnd bool
-	bits   int
 }
 
 // groups arranges the ruleset's architectures by audit value, in filter
@@ -41,7 +40,6 @@ func (rs *ruleset) groups() []*group {
 			g.plain = ar
 		}
 		g.bigEnd = ar.arch.Audit&0x40000000 == 0
-		g.bits = ar.arch.Bits
 	}
 	return out
 }
@@ -72,7 +70,11 @@ func (rs *ruleset) evalNr(ar *archRules, nr uint32, args *[6]uint64) uint32 {
 		for _, r := range sr.rules {
 			ok := true
 			for _, c := range r.conds {
-				if !c.match(args[c.arg]) {
+				x := args[c.arg]
+				if ar.arch.Bits == 32 {
+					c, x = c.trunc32(), x&0xffffffff
+				}
+				if !c.match(x) {
 					ok = false
 					break
 				}

@@ -75,7 +75,8 @@ func (o cmpOp) String() string {
 }
 
 // cond is one argument comparison of a rule. For opMaskedEQ, v is the mask
-// and v2 the value: (arg & v) == v2, as OCI and libseccomp define it.
+// and v2 the value: (arg & v) == (v2 & v). OCI says mask and value;
+// libseccomp, which runc uses, masks the value too, so berth does.
 type cond struct {
 	arg   int
 	op    cmpOp
@@ -98,9 +99,17 @@ func (c cond) match(x uint64) bool {
 	case opGT:
 		return x > c.v
 	case opMaskedEQ:
-		return x&c.v == c.v2
+		return x&c.v == c.v2&c.v
 	}
 	return false
+}
+
+// trunc32 is the condition as 32-bit ABIs compare it: the low halves of
+// the argument, value and mask (libseccomp's semantics).
+func (c cond) trunc32() cond {
+	c.v &= 0xffffffff
+	c.v2 &= 0xffffffff
+	return c
 }
 
 // rule is one conditional rule: all conds must hold.
@@ -297,9 +306,10 @@ func resolve(cfg *specs.LinuxSeccomp, native *syscalls.Arch) (*ruleset, error) {
 					ar.byNr[nr] = sr
 				}
 				for _, cs := range ruleSets {
-					sr.add(cs, act)
+					sr.add(dropTautologies(cs, ar.arch.Bits), act)
 				}
 			}
+			ar.addMultiplexed(sc.Names, ruleSets, act)
 		}
 	}
 	if rs.notify {
@@ -337,6 +347,78 @@ func (s *sysRules) add(conds []cond, act uint32) {
 	s.rules = append(s.rules, rule{conds: conds, action: act})
 }
 
+// Call numbers of socketcall(2) and ipc(2) (<linux/net.h>, <linux/ipc.h>).
+var (
+	socketcallCalls = map[string]uint64{
+		"socket": 1, "bind": 2, "connect": 3, "listen": 4, "accept": 5, "getsockname": 6,
+		"getpeername": 7, "socketpair": 8, "send": 9, "recv": 10, "sendto": 11, "recvfrom": 12,
+		"shutdown": 13, "setsockopt": 14, "getsockopt": 15, "sendmsg": 16, "recvmsg": 17,
+		"accept4": 18, "recvmmsg": 19, "sendmmsg": 20,
+	}
+	ipcCalls = map[string]uint64{
+		"semop": 1, "semget": 2, "semctl": 3, "semtimedop": 4, "msgsnd": 11, "msgrcv": 12,
+		"msgget": 13, "msgctl": 14, "shmat": 21, "shmdt": 22, "shmget": 23, "shmctl": 24,
+	}
+)
+
+// addMultiplexed gives the multiplexed forms of socket and IPC syscalls
+// the rule's action, on architectures that have socketcall(2) and ipc(2)
+// (i386, s390x, ppc64le): socketcall(SYS_BIND, ...) gets what bind gets,
+// so a profile cannot be bypassed through the multiplexer. This is what
+// libseccomp does (and so Docker): the multiplexed rule tests argument 0
+// for the call number instead of the rule's own condition on argument 0,
+// and keeps the rule's other conditions as they are.
+func (ar *archRules) addMultiplexed(names []string, ruleSets [][]cond, act uint32) {
+	for _, mux := range []struct {
+		syscall string
+		calls   map[string]uint64
+	}{{"socketcall", socketcallCalls}, {"ipc", ipcCalls}} {
+		nr, ok := ar.arch.Nr(mux.syscall)
+		if !ok {
+			continue
+		}
+		for _, name := range names {
+			call, ok := mux.calls[name]
+			if !ok {
+				continue
+			}
+			sr := ar.byNr[nr]
+			if sr == nil {
+				sr = &sysRules{name: mux.syscall, nr: nr}
+				ar.byNr[nr] = sr
+			}
+			for _, cs := range ruleSets {
+				muxed := []cond{{arg: 0, op: opEQ, v: call}}
+				for _, c := range cs {
+					if c.arg != 0 {
+						muxed = append(muxed, c)
+					}
+				}
+				sr.add(dropTautologies(muxed, ar.arch.Bits), act)
+			}
+		}
+	}
+}
+
+// dropTautologies removes conditions that hold for every value: masked
+// equality with an empty mask (only the low half counts on 32-bit ABIs).
+// Like libseccomp, a rule left without conditions is unconditional, which
+// matters for precedence.
+func dropTautologies(cs []cond, bits int) []cond {
+	var out []cond
+	for _, c := range cs {
+		m := c.v
+		if bits == 32 {
+			m &= 0xffffffff
+		}
+		if c.op == opMaskedEQ && m == 0 {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 func parseArgs(args []specs.LinuxSeccompArg, where string) ([]cond, error) {
 	var out []cond
 	for k, a := range args {
@@ -351,7 +433,11 @@ func parseArgs(args []specs.LinuxSeccompArg, where string) ([]cond, error) {
 		if op != opMaskedEQ && a.ValueTwo != 0 {
 			return nil, fmt.Errorf("%s: valueTwo is only used by SCMP_CMP_MASKED_EQ, not %s", w, a.Op)
 		}
-		out = append(out, cond{arg: int(a.Index), op: op, v: a.Value, v2: a.ValueTwo})
+		c := cond{arg: int(a.Index), op: op, v: a.Value, v2: a.ValueTwo}
+		if op == opMaskedEQ {
+			c.v2 &= c.v
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

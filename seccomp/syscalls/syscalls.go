@@ -53,8 +53,10 @@ type Arch struct {
 	DockerName string
 	// Audit is the value of seccomp_data.arch for this architecture.
 	Audit uint32
-	// Bits is the width of a syscall argument: 64, or 32 (the kernel
-	// zero-extends 32-bit arguments into seccomp_data).
+	// Bits is the width of the argument values filters compare: 64, or 32
+	// on 32-bit ABIs (i386 and arm, whose arguments the kernel
+	// zero-extends, and x32, whose int, long and pointer are 32-bit; as in
+	// libseccomp, only the low halves are compared there).
 	Bits int
 	// Base is the lowest syscall number of the table (X32Bit for x32).
 	Base uint32
@@ -66,7 +68,7 @@ type Arch struct {
 var all = []*Arch{
 	{SCMP: "SCMP_ARCH_X86_64", Name: "x86_64", DockerName: "amd64", Audit: AuditX86_64, Bits: 64, byName: namesX86_64[:], byNr: numsX86_64[:]},
 	{SCMP: "SCMP_ARCH_X86", Name: "x86", DockerName: "386", Audit: AuditI386, Bits: 32, byName: namesX86[:], byNr: numsX86[:]},
-	{SCMP: "SCMP_ARCH_X32", Name: "x32", DockerName: "x32", Audit: AuditX86_64, Bits: 64, Base: X32Bit, byName: namesX32[:], byNr: numsX32[:]},
+	{SCMP: "SCMP_ARCH_X32", Name: "x32", DockerName: "x32", Audit: AuditX86_64, Bits: 32, Base: X32Bit, byName: namesX32[:], byNr: numsX32[:]},
 	{SCMP: "SCMP_ARCH_AARCH64", Name: "aarch64", DockerName: "arm64", Audit: AuditAARCH64, Bits: 64, byName: namesAARCH64[:], byNr: numsAARCH64[:]},
 	{SCMP: "SCMP_ARCH_ARM", Name: "arm", DockerName: "arm", Audit: AuditARM, Bits: 32, byName: namesARM[:], byNr: numsARM[:]},
 	{SCMP: "SCMP_ARCH_RISCV64", Name: "riscv64", DockerName: "riscv64", Audit: AuditRISCV64, Bits: 64, byName: namesRISCV64[:], byNr: numsRISCV64[:]},
