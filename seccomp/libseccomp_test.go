@@ -11,10 +11,10 @@ package seccomp
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"math/rand"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
