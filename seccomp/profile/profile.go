@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -341,33 +342,110 @@ func jsonError(data []byte, err error) error {
 		return fmt.Errorf("seccomp profile: line %d, column %d: %v", l, c, se)
 	case errors.As(err, &te):
 		l, c := lineCol(data, te.Offset)
-		field := te.Field
+		field := pathAt(data, te.Offset)
 		if field == "" {
 			field = "profile"
 		}
-		return fmt.Errorf("seccomp profile: %s (line %d, column %d): %s is not valid here (want %s)", fieldPath(field), l, c, te.Value, te.Type)
+		return fmt.Errorf("seccomp profile: %s (line %d, column %d): a JSON %s is not valid here (want %s)", field, l, c, te.Value, kindName(te.Type))
 	case errors.Is(err, io.EOF):
 		return errors.New("seccomp profile: empty document")
 	}
 	return fmt.Errorf("seccomp profile: %w", err)
 }
 
-// fieldPath turns encoding/json's "syscalls.3.args.0.index" into
-// "syscalls[3].args[0].index".
-func fieldPath(f string) string {
-	parts := strings.Split(f, ".")
-	var b strings.Builder
-	for i, p := range parts {
-		if p != "" && strings.Trim(p, "0123456789") == "" {
-			b.WriteString("[" + p + "]")
-			continue
-		}
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(p)
+// kindName describes the JSON a Go type wants.
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a number from 0 up"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a number"
+	case reflect.Pointer:
+		return kindName(t.Elem())
 	}
-	return b.String()
+	return t.String()
+}
+
+// pathAt returns the path (syscalls[3].args[0].index) of the value that
+// ends at offset in data, by walking the document's tokens.
+func pathAt(data []byte, offset int64) string {
+	type frame struct {
+		array bool
+		key   string
+		index int
+	}
+	var stack []frame
+	dec := json.NewDecoder(bytes.NewReader(data))
+	path := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			if f.array {
+				fmt.Fprintf(&b, "[%d]", f.index)
+			} else if f.key != "" {
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(f.key)
+			}
+		}
+		return b.String()
+	}
+	expectKey := false
+	for {
+		if dec.InputOffset() >= offset {
+			return path()
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return path()
+		}
+		// A value (or the start of one) was read in the current frame.
+		value := func() {
+			if n := len(stack); n > 0 {
+				if stack[n-1].array {
+					stack[n-1].index++
+				} else {
+					expectKey = true
+				}
+			}
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, frame{})
+				expectKey = true
+			case '[':
+				stack = append(stack, frame{array: true, index: -1})
+				stack[len(stack)-1].index = 0
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				if dec.InputOffset() >= offset {
+					return path()
+				}
+				value()
+			}
+			continue
+		case string:
+			if n := len(stack); n > 0 && !stack[n-1].array && expectKey {
+				stack[n-1].key = v
+				expectKey = false
+				continue
+			}
+		}
+		if dec.InputOffset() >= offset {
+			return path()
+		}
+		value()
+	}
 }
 
 func lineCol(data []byte, off int64) (int, int) {
