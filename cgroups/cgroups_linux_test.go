@@ -134,36 +134,51 @@ func TestCPUQuotaEnforced(t *testing.T) {
 			m := newTest(t, &specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &c.quota, Period: &c.period}})
 			startIn(t, m, "while :; do :; done")
 			time.Sleep(300 * time.Millisecond) // let it start burning
-			s0, err := m.Stats()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t0 := time.Now()
 			window := 3 * time.Second
-			if inVM() {
-				window = 5 * time.Second
-			}
-			time.Sleep(window)
-			s1, err := m.Stats()
-			if err != nil {
-				t.Fatal(err)
-			}
-			wall := time.Since(t0)
-			share := float64(s1.CPU.Usage.Total-s0.CPU.Usage.Total) / float64(wall.Nanoseconds())
-			throttled := s1.CPU.Throttling.ThrottledPeriods - s0.CPU.Throttling.ThrottledPeriods
-			t.Logf("busy loop got %.1f%% of a CPU over %v; throttled in %d periods", share*100, wall.Round(time.Millisecond), throttled)
 			lo, hi := c.lo, c.hi
 			if inVM() {
-				lo, hi = c.vmLo, c.vmHi
+				window, lo, hi = 5*time.Second, c.vmLo, c.vmHi
 			}
-			if share < lo || share > hi {
-				t.Errorf("CPU share %.3f outside [%.2f, %.2f]", share, lo, hi)
-			}
-			if throttled == 0 {
-				t.Error("the kernel never throttled the cgroup")
+			// More than hi is a failure at once. Less than lo may be other
+			// work on a shared host taking the CPU: measure again, up to
+			// three windows.
+			for try := 1; ; try++ {
+				share, throttled := measureCPU(t, m, window)
+				t.Logf("busy loop got %.1f%% of a CPU over %v; throttled in %d periods", share*100, window, throttled)
+				if share > hi {
+					t.Fatalf("CPU share %.3f above %.2f: the quota does not hold", share, hi)
+				}
+				if throttled == 0 {
+					t.Fatal("the kernel never throttled the cgroup")
+				}
+				if share >= lo {
+					break
+				}
+				if try == 3 {
+					t.Fatalf("CPU share %.3f below %.2f in %d windows", share, lo, try)
+				}
 			}
 		})
 	}
+}
+
+// measureCPU is the share of one CPU the cgroup used over window, from its
+// own accounting, and how many periods it was throttled in.
+func measureCPU(t *testing.T, m Manager, window time.Duration) (float64, uint64) {
+	t.Helper()
+	s0, err := m.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	time.Sleep(window)
+	s1, err := m.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(t0)
+	share := float64(s1.CPU.Usage.Total-s0.CPU.Usage.Total) / float64(wall.Nanoseconds())
+	return share, s1.CPU.Throttling.ThrottledPeriods - s0.CPU.Throttling.ThrottledPeriods
 }
 
 // A 32 MiB limit kills a process that allocates 100 MiB: exit 137 and an
