@@ -139,46 +139,9 @@ func TestCPUQuotaEnforced(t *testing.T) {
 			if inVM() {
 				window, lo, hi = 5*time.Second, c.vmLo, c.vmHi
 			}
-			// More than hi is a failure at once. Less than lo may be other
-			// work on a shared host taking the CPU: measure again, up to
-			// three windows.
-			for try := 1; ; try++ {
-				share, throttled := measureCPU(t, m, window)
-				t.Logf("busy loop got %.1f%% of a CPU over %v; throttled in %d periods", share*100, window, throttled)
-				if share > hi {
-					t.Fatalf("CPU share %.3f above %.2f: the quota does not hold", share, hi)
-				}
-				if throttled == 0 {
-					t.Fatal("the kernel never throttled the cgroup")
-				}
-				if share >= lo {
-					break
-				}
-				if try == 3 {
-					t.Fatalf("CPU share %.3f below %.2f in %d windows", share, lo, try)
-				}
-			}
+			CheckCPUShare(t, m, window, lo, hi)
 		})
 	}
-}
-
-// measureCPU is the share of one CPU the cgroup used over window, from its
-// own accounting, and how many periods it was throttled in.
-func measureCPU(t *testing.T, m Manager, window time.Duration) (float64, uint64) {
-	t.Helper()
-	s0, err := m.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	time.Sleep(window)
-	s1, err := m.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wall := time.Since(t0)
-	share := float64(s1.CPU.Usage.Total-s0.CPU.Usage.Total) / float64(wall.Nanoseconds())
-	return share, s1.CPU.Throttling.ThrottledPeriods - s0.CPU.Throttling.ThrottledPeriods
 }
 
 // A 32 MiB limit kills a process that allocates 100 MiB: exit 137 and an

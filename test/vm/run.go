@@ -39,6 +39,14 @@ type Config struct {
 func Init(tests []string) string {
 	var b strings.Builder
 	b.WriteString(`export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root BERTH_VM=1
+# The initramfs root cannot be pivot_root'ed away from (containers do that):
+# copy it onto a tmpfs and switch_root there first.
+if [ ! -e /.switched ]; then
+	mkdir /newroot && mount -t tmpfs -o mode=755 tmpfs /newroot
+	for e in /*; do [ "$e" = /newroot ] || cp -a "$e" /newroot/; done
+	touch /newroot/.switched
+	exec switch_root /newroot /init
+fi
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
