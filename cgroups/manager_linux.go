@@ -158,7 +158,17 @@ func (m *manager) Create() error {
 		return fmt.Errorf("create cgroup for container %s: %w", m.cfg.ContainerID, err)
 	}
 	for _, d := range m.dirs() {
-		if _, err := os.Stat(d); err == nil {
+		// Fast path: the parent exists and the leaf does not.
+		err := unix.Mkdir(d, 0o755)
+		switch {
+		case err == nil:
+			made = append(made, d)
+			if m.v1["cpuset"] == d {
+				if err := v1.PrepareCpuset(d); err != nil {
+					return fail(err)
+				}
+			}
+		case err == unix.EEXIST:
 			pids, err := cgfs.ReadPidsRecursive(d)
 			if err != nil {
 				return fail(err)
@@ -166,18 +176,21 @@ func (m *manager) Create() error {
 			if len(pids) > 0 {
 				return fail(fmt.Errorf("cgroup %s is already in use by processes %v (another container?); choose another cgroupsPath", d, firstN(pids, 5)))
 			}
-		}
-		created, err := mkdirAll(d)
-		made = append(made, created...)
-		if err != nil {
-			return fail(err)
-		}
-		if cs := m.v1["cpuset"]; cs == d {
-			for _, c := range created {
-				if err := v1.PrepareCpuset(c); err != nil {
-					return fail(err)
+		case err == unix.ENOENT:
+			created, err := mkdirAll(d)
+			made = append(made, created...)
+			if err != nil {
+				return fail(err)
+			}
+			if m.v1["cpuset"] == d {
+				for _, c := range created {
+					if err := v1.PrepareCpuset(c); err != nil {
+						return fail(err)
+					}
 				}
 			}
+		default:
+			return fail(fmt.Errorf("make cgroup %s: %w", d, err))
 		}
 	}
 	if m.unified != "" {
@@ -501,6 +514,11 @@ func mkdirAll(dir string) ([]string, error) {
 // Processes that are still exiting keep a cgroup busy for a moment, so
 // EBUSY is retried for a short while.
 func removeTree(dir string) error {
+	// Fast path: a leaf without children (the usual container cgroup).
+	err := unix.Rmdir(dir)
+	if err == nil || err == unix.ENOENT {
+		return nil
+	}
 	deadline := time.Now().Add(3 * time.Second)
 	for delay := time.Millisecond; ; delay = min(delay*2, 100*time.Millisecond) {
 		var subdirs []string
