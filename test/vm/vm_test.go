@@ -98,7 +98,9 @@ func TestCgroupV2InVM(t *testing.T) {
 	// The guest really was a pure v2 host and the tests really ran there.
 	for _, want := range []string{"layout: v2", "--- PASS: TestCPUQuotaEnforced", "--- PASS: TestMemoryLimitOOMKills",
 		"--- PASS: TestPidsLimitStopsForkBomb", "--- PASS: TestDevicePolicyDeniesAfterMknod", "--- PASS: TestKernelBPFMatchesEmulator",
-		"--- PASS: TestCloneFDOnlyOnV2", "--- PASS: TestCgroupsLimits"} {
+		"--- PASS: TestCloneFDOnlyOnV2", "--- PASS: TestCgroupsLimits",
+		"--- PASS: TestRuntimeRunCPUQuota", "--- PASS: TestRuntimeRunOOMExit137", "--- PASS: TestRuntimeRunForkBomb",
+		"--- PASS: TestRuntimeRunDeviceDeniedAfterMknod", "--- PASS: TestRuntimeCgroupNamespaceView"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("guest output lacks %q", want)
 		}

@@ -1,0 +1,8 @@
+#!/bin/sh
+# make bench: every benchmark side by side with its peer, printing ratios.
+# Each stream adds its own line. CI does not run this (speed never fails CI).
+set -eu
+cd "$(dirname "$0")"
+export PATH="/usr/local/go/bin:$PATH"
+# cgroups: create+configure+delete of a container's cgroup set, berth vs runc's library.
+(cd cgroups && go run . -n 200 -rounds 5)
