@@ -210,8 +210,8 @@ func (r *blobReader) Read(p []byte) (int, error) {
 		if err == nil {
 			continue
 		}
-		if err == io.EOF {
-			err = fmt.Errorf("connection closed at byte %d of %d (truncated): %w", r.off, r.desc.Size, io.ErrUnexpectedEOF)
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("the registry closed the connection at byte %d of %d (truncated): %w", r.off, r.desc.Size, io.ErrUnexpectedEOF)
 		}
 		err = r.netErr(err)
 		r.closeBody()

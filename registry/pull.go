@@ -463,7 +463,7 @@ func (ls *layerSet) download(ctx context.Context, i int) (err error) {
 		if err != nil {
 			// Say the blob is wrong rather than what the wrong blob broke.
 			if _, derr := io.Copy(io.Discard, tee); derr == nil && bw.Digest() != desc.Digest {
-				return fmt.Errorf("the registry sent content with digest %s (%d bytes): %w", bw.Digest(), bw.Written(), ErrVerification)
+				return blobMismatch(bw, desc)
 			}
 			return err
 		}
@@ -474,8 +474,7 @@ func (ls *layerSet) download(ctx context.Context, i int) (err error) {
 	sink.bytes(id, "Downloading", counted.n, desc.Size, true)
 	sink.send(layerStatus(id, "Verifying Checksum"))
 	if bw.Digest() != desc.Digest || bw.Written() != desc.Size {
-		return fmt.Errorf("the registry sent content with digest %s (%d bytes), the manifest declares %d bytes: filesystem layer verification failed: %w",
-			bw.Digest(), bw.Written(), desc.Size, ErrVerification)
+		return blobMismatch(bw, desc)
 	}
 	if lw != nil && gotDiffID != diffID {
 		return fmt.Errorf("uncompressed content is %s, the image config says %s: %w", gotDiffID, diffID, ErrVerification)
@@ -493,6 +492,11 @@ func (ls *layerSet) download(ctx context.Context, i int) (err error) {
 	}
 	sink.send(layerStatus(id, "Pull complete"))
 	return nil
+}
+
+func blobMismatch(bw *image.BlobWriter, desc ocispec.Descriptor) error {
+	return fmt.Errorf("the registry sent content with digest %s (%d bytes), the manifest declares %d bytes: filesystem layer verification failed: %w",
+		bw.Digest(), bw.Written(), desc.Size, ErrVerification)
 }
 
 // unpack decompresses r (gzip, zstd or plain; detected) into lw and
