@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"syscall"
 
@@ -50,10 +51,32 @@ func cacheKey(cfg *specs.LinuxSeccomp, arch *syscalls.Arch) (string, error) {
 	h := sha256.New()
 	io.WriteString(h, CompilerVersion)
 	h.Write([]byte{0})
+	io.WriteString(h, binaryIdentity())
+	h.Write([]byte{0})
 	io.WriteString(h, arch.SCMP)
 	h.Write([]byte{0})
 	h.Write(body)
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+var (
+	identityOnce sync.Once
+	identity     string
+)
+
+// binaryIdentity names the running executable (device, inode, size and
+// modification time of /proc/self/exe): a rebuilt berth never reads the
+// programs an older build cached, even if CompilerVersion was not bumped.
+func binaryIdentity() string {
+	identityOnce.Do(func() {
+		var st syscall.Stat_t
+		if err := syscall.Stat("/proc/self/exe", &st); err != nil {
+			identity = "unknown"
+			return
+		}
+		identity = fmt.Sprintf("%d:%d:%d:%d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+	})
+	return identity
 }
 
 type cacheEntry struct {
@@ -109,6 +132,32 @@ func cachePut(key string, p *Program) {
 	cerr := tmp.Close()
 	if werr != nil || cerr != nil || os.Rename(tmp.Name(), filepath.Join(dir, key+".json")) != nil {
 		os.Remove(tmp.Name())
+		return
+	}
+	prune(dir)
+}
+
+// maxCacheEntries bounds the disk cache; older entries go first.
+const maxCacheEntries = 256
+
+func prune(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) <= maxCacheEntries {
+		return
+	}
+	type aged struct {
+		name string
+		mod  int64
+	}
+	var files []aged
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			files = append(files, aged{e.Name(), fi.ModTime().UnixNano()})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].mod < files[j].mod })
+	for _, f := range files[:max(0, len(files)-maxCacheEntries)] {
+		os.Remove(filepath.Join(dir, f.name))
 	}
 }
 
