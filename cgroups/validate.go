@@ -23,7 +23,7 @@ const (
 var (
 	cpuListRe  = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
 	pageSizeRe = regexp.MustCompile(`^[1-9][0-9]*(KB|MB|GB|TB|B)$`)
-	unifiedRe  = regexp.MustCompile(`^[a-z_]+\.[a-z0-9_.]+$`)
+	unifiedRe  = regexp.MustCompile(`^[a-z_]+\.[A-Za-z0-9_.]+$`)
 	rdmaDevRe  = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 	ifaceRe    = regexp.MustCompile(`^[^\s/]{1,15}$`)
 )

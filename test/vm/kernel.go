@@ -37,9 +37,34 @@ func CacheDir() string {
 
 var dependsRe = regexp.MustCompile(`Depends:\s*(linux-image-[0-9][^\s]*)`)
 
-// Kernel returns the path of an uncompressed vmlinux of Debian's current
-// linux-image-amd64, fetching and unpacking it into the cache when needed.
-func Kernel() (string, error) {
+// Modules are the kernel modules the guest loads (Debian builds them as
+// modules): loop, for block-device I/O limits on a loop device, and bfq,
+// for proportional I/O weights.
+var Modules = []string{"kernel/drivers/block/loop.ko", "kernel/block/bfq.ko"}
+
+// Kernel is what the guest boots with.
+type Kernel struct {
+	Vmlinux string
+	Modules []string // host paths of the .ko files, in load order
+}
+
+// FetchKernel returns an uncompressed vmlinux of Debian's current
+// linux-image-amd64 and its Modules, fetching and unpacking them into the
+// cache when needed.
+func FetchKernel() (Kernel, error) {
+	v, err := vmlinuxPath()
+	if err != nil {
+		return Kernel{}, err
+	}
+	k := Kernel{Vmlinux: v}
+	dir := strings.Replace(v, "vmlinux-", "modules-", 1)
+	for _, m := range Modules {
+		k.Modules = append(k.Modules, filepath.Join(dir, filepath.Base(m)))
+	}
+	return k, nil
+}
+
+func vmlinuxPath() (string, error) {
 	cache := CacheDir()
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", fmt.Errorf("vm kernel cache: %w", err)
@@ -55,8 +80,11 @@ func Kernel() (string, error) {
 	}
 	pkg := string(m[1])
 	vmlinux := filepath.Join(cache, "vmlinux-"+strings.TrimPrefix(pkg, "linux-image-"))
+	modDir := filepath.Join(cache, "modules-"+strings.TrimPrefix(pkg, "linux-image-"))
 	if _, err := os.Stat(vmlinux); err == nil {
-		return vmlinux, nil
+		if _, err := os.Stat(filepath.Join(modDir, ".done")); err == nil {
+			return vmlinux, nil
+		}
 	}
 	dl := exec.Command("apt-get", "download", pkg)
 	dl.Dir = cache
@@ -67,8 +95,19 @@ func Kernel() (string, error) {
 	if len(debs) == 0 {
 		return "", fmt.Errorf("vm kernel: apt-get download %s left no .deb in %s", pkg, cache)
 	}
-	bz, err := bzImageFromDeb(debs[len(debs)-1])
+	bz, mods, err := unpackDeb(debs[len(debs)-1])
 	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(modDir, 0o755); err != nil {
+		return "", err
+	}
+	for name, data := range mods {
+		if err := os.WriteFile(filepath.Join(modDir, name), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(modDir, ".done"), nil, 0o644); err != nil {
 		return "", err
 	}
 	elfImg, err := extractVmlinux(bz)
@@ -99,19 +138,21 @@ func newestCached(cache string) string {
 	return best
 }
 
-// bzImageFromDeb reads ./boot/vmlinuz-* out of a kernel package.
-func bzImageFromDeb(deb string) ([]byte, error) {
+// unpackDeb reads ./boot/vmlinuz-* and the wanted modules (by base name,
+// decompressed) out of a kernel package.
+func unpackDeb(deb string) (bz []byte, mods map[string][]byte, err error) {
 	cmd := exec.Command("dpkg-deb", "--fsys-tarfile", deb)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("vm kernel: dpkg-deb: %w", err)
+		return nil, nil, fmt.Errorf("vm kernel: dpkg-deb: %w", err)
 	}
 	defer cmd.Wait()
+	mods = map[string][]byte{}
 	tr := tar.NewReader(stdout)
 	for {
 		h, err := tr.Next()
@@ -119,15 +160,40 @@ func bzImageFromDeb(deb string) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("vm kernel: read %s: %w: %s", deb, err, stderr.String())
+			return nil, nil, fmt.Errorf("vm kernel: read %s: %w: %s", deb, err, stderr.String())
 		}
-		if strings.HasPrefix(strings.TrimPrefix(h.Name, "."), "/boot/vmlinuz-") {
-			b, err := io.ReadAll(tr)
-			io.Copy(io.Discard, stdout)
-			return b, err
+		name := strings.TrimPrefix(h.Name, ".")
+		if strings.HasPrefix(name, "/boot/vmlinuz-") {
+			if bz, err = io.ReadAll(tr); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		for _, m := range Modules {
+			base := filepath.Base(m)
+			switch {
+			case strings.HasSuffix(name, "/"+m):
+				if mods[base], err = io.ReadAll(tr); err != nil {
+					return nil, nil, err
+				}
+			case strings.HasSuffix(name, "/"+m+".xz"):
+				b, err := io.ReadAll(tr)
+				if err != nil {
+					return nil, nil, err
+				}
+				mods[base] = decompressWith(b, "xz", "-dc")
+			}
 		}
 	}
-	return nil, fmt.Errorf("vm kernel: no /boot/vmlinuz-* in %s", deb)
+	if bz == nil {
+		return nil, nil, fmt.Errorf("vm kernel: no /boot/vmlinuz-* in %s", deb)
+	}
+	for _, m := range Modules {
+		if len(mods[filepath.Base(m)]) == 0 {
+			return nil, nil, fmt.Errorf("vm kernel: no module %s in %s", m, deb)
+		}
+	}
+	return bz, mods, nil
 }
 
 // extractVmlinux unpacks the ELF kernel from a bzImage: the boot header

@@ -31,12 +31,13 @@ type Config struct {
 	Output io.Writer
 }
 
-// Init is the /init script for a pure cgroup v2 guest: it mounts the basic
-// filesystems and cgroup2 alone at /sys/fs/cgroup, enables every controller
-// at the root, runs each command line in tests (with BERTH_VM=1), and
-// prints ResultMarker with the first non-zero exit status, then reboots
-// (qemu runs with -no-reboot, so that ends it).
-func Init(tests []string) string {
+// Init is the /init script for a pure cgroup v2 guest: it moves onto a
+// tmpfs root, mounts the basic filesystems and cgroup2 alone at
+// /sys/fs/cgroup, enables every controller at the root, loads modules
+// (guest paths, in order), runs each command line in tests (with
+// BERTH_VM=1), prints ResultMarker with the first non-zero exit status and
+// reboots (qemu runs with -no-reboot, so that ends it).
+func Init(modules, tests []string) string {
 	var b strings.Builder
 	b.WriteString(`export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root BERTH_VM=1
 # The initramfs root cannot be pivot_root'ed away from (containers do that):
@@ -55,6 +56,7 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || { echo "` + ResultMarker + `99"; reboot -f; }
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control; done
+for m in ` + strings.Join(modules, " ") + `; do insmod "$m" || echo "vm: insmod $m failed"; done
 echo "vm: kernel $(uname -r), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 ip link set lo up 2>/dev/null
 rc=0

@@ -45,17 +45,23 @@ func TestCgroupV2InVM(t *testing.T) {
 		t.Fatal("qemu-system-x86_64 is missing: run `make deps` (Debian package qemu-system-x86)")
 	}
 	t0 := time.Now()
-	kernel, err := Kernel()
+	kernel, err := FetchKernel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("kernel %s (%v)", kernel, time.Since(t0).Round(time.Millisecond))
+	t.Logf("kernel %s (%v)", kernel.Vmlinux, time.Since(t0).Round(time.Millisecond))
 	dir := t.TempDir()
 	pkgs := vmPackages
 	if env := os.Getenv("BERTH_VM_PACKAGES"); env != "" {
 		pkgs = strings.Fields(env)
 	}
 	files := map[string]string{"/bin/berth": testutil.BerthBinary(t)}
+	var modules []string
+	for _, m := range kernel.Modules {
+		g := "/lib/modules-berth/" + filepath.Base(m)
+		files[g] = m
+		modules = append(modules, g)
+	}
 	var runs []string
 	for _, p := range pkgs {
 		name := strings.ReplaceAll(strings.Trim(p, "./"), "/", "_") + ".test"
@@ -80,7 +86,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	ir := Initramfs{
 		Files: files,
 		Links: map[string]string{"/bin/berth-runtime": "berth"},
-		Init:  "export BERTH_BIN=/bin/berth\n" + Init(runs),
+		Init:  "export BERTH_BIN=/bin/berth\n" + Init(modules, runs),
 	}
 	if err := ir.Write(f); err != nil {
 		t.Fatal(err)
@@ -89,7 +95,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	t.Logf("initramfs built (%v)", time.Since(t0).Round(time.Millisecond))
 	var out bytes.Buffer
 	t1 := time.Now()
-	rc, err := Run(context.Background(), Config{Kernel: kernel, Initrd: initrd, Output: &out, Timeout: 20 * time.Minute})
+	rc, err := Run(context.Background(), Config{Kernel: kernel.Vmlinux, Initrd: initrd, Output: &out, Timeout: 20 * time.Minute})
 	t.Logf("VM ran for %v", time.Since(t1).Round(time.Millisecond))
 	log := out.String()
 	if err != nil || rc != 0 {
@@ -100,7 +106,9 @@ func TestCgroupV2InVM(t *testing.T) {
 		"--- PASS: TestPidsLimitStopsForkBomb", "--- PASS: TestDevicePolicyDeniesAfterMknod", "--- PASS: TestKernelBPFMatchesEmulator",
 		"--- PASS: TestCloneFDOnlyOnV2", "--- PASS: TestCgroupsLimits",
 		"--- PASS: TestRuntimeRunCPUQuota", "--- PASS: TestRuntimeRunOOMExit137", "--- PASS: TestRuntimeRunForkBomb",
-		"--- PASS: TestRuntimeRunDeviceDeniedAfterMknod", "--- PASS: TestRuntimeCgroupNamespaceView"} {
+		"--- PASS: TestRuntimeRunDeviceDeniedAfterMknod", "--- PASS: TestRuntimeCgroupNamespaceView",
+		"--- PASS: TestIOThrottleEnforced", "--- PASS: TestMemorySwapAndUpdate", "--- PASS: TestCPUSetPinsProcesses",
+		"--- PASS: TestHugetlbLimit", "--- PASS: TestUnifiedKeys", "--- PASS: TestDevicePolicyUpdate"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("guest output lacks %q", want)
 		}
