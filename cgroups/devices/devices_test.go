@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -109,4 +110,73 @@ func TestEffective(t *testing.T) {
 	if len(e) != 1+len(DefaultAllowed) {
 		t.Errorf("Effective: %v", e)
 	}
+}
+
+func TestParseV1List(t *testing.T) {
+	s, ok := ParseV1List("c 1:3 rwm\nc *:* m\nb *:* m\nc 136:* rwm\n")
+	if !ok || s.DefaultAllow || len(s.Exceptions) != 4 || !s.Permits(Char, 136, 2, Read) || s.Permits(Char, 1, 5, Read) {
+		t.Fatalf("ParseV1List: %+v %v", s, ok)
+	}
+	if s, ok := ParseV1List(""); !ok || s.DefaultAllow {
+		t.Error("empty list is deny all")
+	}
+	if _, ok := ParseV1List("a *:* rwm\n"); ok {
+		t.Error("default allow hides its exceptions: must not be trusted")
+	}
+	for _, bad := range []string{"c 1:3", "x 1:3 rwm", "c 1-3 rwm", "c 1:3 rwx"} {
+		if _, ok := ParseV1List(bad); ok {
+			t.Errorf("ParseV1List(%q) accepted", bad)
+		}
+	}
+}
+
+// Transition reaches the target from any default-deny state: applying its
+// lines to the current state with the kernel's rules (Emulate) gives a
+// state that permits exactly what the target permits.
+func TestTransition(t *testing.T) {
+	states := [][]Rule{
+		DockerDefault(),
+		{{All, Wildcard, Wildcard, RWM, false}},
+		{{All, Wildcard, Wildcard, RWM, false}, {Char, 1, 3, Read, true}, {Char, 1, 11, RWM, true}},
+		append(DockerDefault(), Rule{Char, 1, 11, Read, true}, Rule{Char, 1, 3, Write, false}),
+	}
+	for i, from := range states {
+		for j, to := range states {
+			cur, target := Emulate(from), Emulate(to)
+			var replay []Rule
+			replay = append(replay, from...)
+			for _, l := range Transition(cur, target) {
+				r, err := parseLine(l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				replay = append(replay, r)
+			}
+			got := Emulate(replay)
+			for _, p := range []struct {
+				t  Type
+				ma uint32
+				mi uint32
+			}{{Char, 1, 3}, {Char, 1, 11}, {Char, 1, 5}, {Block, 8, 0}, {Char, 136, 4}, {Char, 10, 200}} {
+				for _, a := range []Access{Read, Write, Mknod, Read | Write} {
+					if got.Permits(p.t, p.ma, p.mi, a) != target.Permits(p.t, p.ma, p.mi, a) {
+						t.Errorf("%d→%d: %c %d:%d %s differs", i, j, p.t, p.ma, p.mi, a)
+					}
+				}
+			}
+			if i == j && len(Transition(cur, target)) != 0 {
+				t.Errorf("%d→%d: no-op transition writes %v", i, j, Transition(cur, target))
+			}
+		}
+	}
+}
+
+func parseLine(l Line) (Rule, error) {
+	s, ok := ParseV1List(l.Value)
+	if !ok || len(s.Exceptions) != 1 {
+		return Rule{}, fmt.Errorf("line %q", l.Value)
+	}
+	r := s.Exceptions[0]
+	r.Allow = l.File == "devices.allow"
+	return r, nil
 }

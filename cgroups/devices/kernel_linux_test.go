@@ -247,3 +247,41 @@ func TestKernelBPFMatchesEmulator(t *testing.T) {
 		checkAgainstEmulator(t, rules, runProbes(t, filepath.Join(dir, "cgroup.procs")))
 	})
 }
+
+// An update between two default-deny policies writes only the difference,
+// and the kernel ends up with exactly the target (read back from
+// devices.list).
+func TestKernelV1UpdateWritesTheDifference(t *testing.T) {
+	testutil.RequiresRoot(t)
+	root := mountOf("devices")
+	if root == "" {
+		t.Skip("no cgroup v1 devices controller on this host")
+	}
+	dir := mkCgroup(t, root)
+	from := DockerDefault()
+	to := append(DockerDefault()[:3], Rule{Char, 1, 11, Read, true})
+	if err := SetV1(dir, from); err != nil {
+		t.Fatal(err)
+	}
+	lines := Transition(Emulate(from), Emulate(to))
+	if len(lines) == 0 || len(lines) > 12 {
+		t.Fatalf("transition %v", lines)
+	}
+	if err := SetV1(dir, to); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "devices.list"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := ParseV1List(string(b))
+	if !ok {
+		t.Fatalf("devices.list %q", b)
+	}
+	want := Emulate(to)
+	for _, p := range probes {
+		if got.Permits(p.t, p.ma, p.mi, p.acc) != want.Permits(p.t, p.ma, p.mi, p.acc) {
+			t.Errorf("%c %d:%d %s: kernel list %q disagrees with the target", p.t, p.ma, p.mi, p.acc, b)
+		}
+	}
+}
