@@ -6,3 +6,5 @@ cd "$(dirname "$0")"
 export PATH="/usr/local/go/bin:$PATH"
 # cgroups: create+configure+delete of a container's cgroup set, berth vs runc's library.
 (cd cgroups && go run . -n 200 -rounds 5)
+# seccomp: program length, instructions executed per syscall and compile time, berth vs libseccomp (test-only cgo).
+(cd .. && CGO_ENABLED=1 go run -tags libseccomp ./seccomp/internal/seccompbench -rounds 7)

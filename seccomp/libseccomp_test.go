@@ -271,3 +271,50 @@ func firstWords(s string) string {
 	}
 	return s
 }
+
+// Both programs loaded for real: a child under libseccomp's filter and one
+// under berth's make the same syscalls and get the same errno, except for
+// numbers beyond berth's tables, where berth answers ENOSYS and
+// libseccomp (without runc's patch) the default action.
+func TestLibseccompRealLoad(t *testing.T) {
+	requireBusybox(t)
+	native := syscalls.Native()
+	if native == nil || native.Name != "x86_64" {
+		t.Skip("probes are x86_64 syscall numbers")
+	}
+	for name, capList := range map[string][]string{"docker-default": capSets["docker-default"], "all": capSets["all"]} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := DefaultProfile(capList)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := uint(markerErrno)
+			cfg.DefaultErrnoRet = &e
+			ours, err := Compile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lib, _, err := libseccomp.Build(cfg, native.SCMP, libseccomp.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			theirs := &Program{Arch: native.SCMP, Instructions: lib}
+			for _, ins := range lib {
+				if ins.Op == bpf.RET|bpf.K {
+					theirs.Actions = append(theirs.Actions, ins.K)
+				}
+			}
+			probes := safeProbes()
+			a, b := runProbes(t, ours, probes), runProbes(t, theirs, probes)
+			for i, p := range probes {
+				if a[i] == b[i] {
+					continue
+				}
+				if p.Nr > native.Max() && a[i] == errnoENOSYS && b[i] == markerErrno {
+					continue
+				}
+				t.Errorf("%s (nr %d, args %x): errno %d under berth's filter, %d under libseccomp's", native.NameOf(p.Nr), p.Nr, p.Args[:2], a[i], b[i])
+			}
+		})
+	}
+}

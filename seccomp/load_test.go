@@ -46,6 +46,16 @@ type childSpec struct {
 	Program  *Program
 	Argv     []string
 	Listener string // send the notify fd here
+	// Probes are raw syscalls to make after loading (instead of exec);
+	// their errnos are written to Results as JSON.
+	Probes  []probe
+	Results string
+}
+
+// probe is one syscall a prober child makes.
+type probe struct {
+	Nr   uint32
+	Args [6]uint64
 }
 
 func loadChild(path string) int {
@@ -82,6 +92,19 @@ func loadChild(path string) int {
 		}
 		unix.Close(fd)
 	}
+	if cs.Results != "" {
+		// Make the probes from this (filtered, locked) thread.
+		errnos := make([]int, len(cs.Probes))
+		for i, p := range cs.Probes {
+			_, _, e := unix.RawSyscall6(uintptr(p.Nr), uintptr(p.Args[0]), uintptr(p.Args[1]), uintptr(p.Args[2]), uintptr(p.Args[3]), uintptr(p.Args[4]), uintptr(p.Args[5]))
+			errnos[i] = int(e)
+		}
+		body, _ := json.Marshal(errnos)
+		if err := os.WriteFile(cs.Results, body, 0o600); err != nil {
+			return 124
+		}
+		return 0
+	}
 	err = unix.Exec(cs.Argv[0], cs.Argv, os.Environ())
 	fmt.Fprintln(os.Stderr, "child: exec:", err)
 	return 127
@@ -91,8 +114,33 @@ func loadChild(path string) int {
 // wait status.
 func runChild(t *testing.T, prog *Program, listener string, argv ...string) (string, syscall.WaitStatus) {
 	t.Helper()
+	return runSpec(t, childSpec{Program: prog, Argv: argv, Listener: listener})
+}
+
+// runProbes makes the probes in a child under prog and returns the errno
+// of each (0 for success).
+func runProbes(t *testing.T, prog *Program, probes []probe) []int {
+	t.Helper()
+	res := filepath.Join(t.TempDir(), "results.json")
+	out, ws := runSpec(t, childSpec{Program: prog, Probes: probes, Results: res})
+	if ws.ExitStatus() != 0 || ws.Signaled() {
+		t.Fatalf("prober: %v %s", ws, out)
+	}
+	body, err := os.ReadFile(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errnos []int
+	if err := json.Unmarshal(body, &errnos); err != nil {
+		t.Fatal(err)
+	}
+	return errnos
+}
+
+func runSpec(t *testing.T, cs childSpec) (string, syscall.WaitStatus) {
+	t.Helper()
 	dir := t.TempDir()
-	body, err := json.Marshal(childSpec{Program: prog, Argv: argv, Listener: listener})
+	body, err := json.Marshal(cs)
 	if err != nil {
 		t.Fatal(err)
 	}
