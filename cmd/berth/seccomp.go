@@ -55,6 +55,10 @@ Commands:
       --profile PROFILE     compare the filter with what PROFILE compiles to,
                             for the process's bounding capabilities (or --caps)
 
+  try SYSCALL [ARG...]      make one syscall (integer arguments) from this
+                            process and print what the kernel answered, as
+                            strace does: inside a container, what its
+                            filter really does
   exec PROFILE CMD [ARG...]  run CMD under PROFILE's filter (sets
                             no_new_privs), like docker run --security-opt
                             seccomp=PROFILE does for a container
@@ -79,6 +83,7 @@ func runSeccomp(args []string) int {
 		"disasm":  seccompDisasm,
 		"explain": seccompExplain,
 		"exec":    seccompExec,
+		"try":     seccompTry,
 	}[args[0]]
 	if run == nil {
 		fmt.Fprintf(os.Stderr, "berth seccomp: unknown command %q (want compile, dump, disasm or explain)\nSee 'berth seccomp --help'.\n", args[0])
@@ -596,4 +601,81 @@ func lookPath(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: command not found", name)
+}
+
+// tryRefused are syscalls `try` will not make: they would end, fork,
+// replace or signal processes, or reboot the machine.
+var tryRefused = map[string]bool{
+	"exit": true, "exit_group": true, "fork": true, "vfork": true, "clone": true,
+	"execve": true, "execveat": true, "kill": true, "tkill": true, "tgkill": true,
+	"pidfd_send_signal": true, "rt_sigqueueinfo": true, "rt_tgsigqueueinfo": true,
+	"reboot": true, "rt_sigreturn": true, "kexec_load": true, "kexec_file_load": true,
+}
+
+func seccompTry(args []string) (int, error) {
+	// Arguments may be negative numbers: only a leading --arch is an option.
+	n := 0
+	for n < len(args) && (args[n] == "--arch" || strings.HasPrefix(args[n], "--arch=") || args[n] == "-h" || args[n] == "--help") {
+		if args[n] == "--arch" {
+			n++
+		}
+		n++
+	}
+	f, _, err := parseSeccompFlags("try", args[:min(n, len(args))])
+	if err != nil {
+		return 125, err
+	}
+	pos := args[min(n, len(args)):]
+	if len(pos) < 1 || len(pos) > 7 {
+		return 125, errors.New("want SYSCALL and at most 6 arguments\nSee 'berth seccomp --help'.")
+	}
+	arch := syscalls.Native()
+	if arch == nil || (f.arch != "" && f.arch != arch.Name) {
+		return 125, errors.New("try makes syscalls of this machine's architecture only")
+	}
+	nr, ok := arch.Nr(pos[0])
+	name := pos[0]
+	if !ok {
+		v, err := strconv.ParseUint(pos[0], 0, 32)
+		if err != nil {
+			return 125, fmt.Errorf("unknown syscall %q on %s", pos[0], arch.Name)
+		}
+		nr, name = uint32(v), arch.NameOf(uint32(v))
+		if name == "" {
+			name = "syscall_" + pos[0]
+		}
+	}
+	if tryRefused[arch.NameOf(nr)] {
+		return 125, fmt.Errorf("refusing to make %s: it would end, fork, replace or signal processes", arch.NameOf(nr))
+	}
+	var a [6]uint64
+	for i, s := range pos[1:] {
+		if a[i], err = parseArg(s); err != nil {
+			return 125, err
+		}
+	}
+	if arch.NameOf(nr) == "clone3" && a[0] != 0 {
+		return 125, errors.New("refusing clone3 with a non-NULL argument: it could create a process")
+	}
+	runtime.LockOSThread()
+	r, _, errno := unix.RawSyscall6(uintptr(nr), uintptr(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+	runtime.UnlockOSThread()
+	var shown []string
+	for _, s := range pos[1:] {
+		shown = append(shown, s)
+	}
+	if errno != 0 {
+		fmt.Printf("%s(%s) = -1 %s (%s)\n", name, strings.Join(shown, ", "), errnoName(errno), errno.Error())
+	} else {
+		fmt.Printf("%s(%s) = %d\n", name, strings.Join(shown, ", "), int64(r))
+	}
+	return 0, nil
+}
+
+// errnoName is the symbolic name of an errno ("EPERM").
+func errnoName(e unix.Errno) string {
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return fmt.Sprintf("errno %d", int(e))
 }

@@ -140,12 +140,18 @@ func TestSeccompCLIErrors(t *testing.T) {
 		{[]string{"disasm", filepath.Join(dir, "missing")}, "no such"},
 		{[]string{"explain", bad}, "not a valid seccomp filter"},
 		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"try", "kill", "-1", "9"}, "refusing to make kill"},
+		{[]string{"try", "clone3", "0x1000"}, "refusing clone3"},
+		{[]string{"try", "nosuchcall"}, "unknown syscall"},
 	}
 	for _, c := range cases {
 		out, code := berthSeccomp(t, c.args...)
 		if code != 125 || !strings.Contains(out, c.want) {
 			t.Errorf("berth seccomp %v: exit %d, %q; want 125 and %q", c.args, code, out, c.want)
 		}
+	}
+	if out, code := berthSeccomp(t, "try", "setns", "-1", "0"); code != 0 || !strings.Contains(out, "setns(-1, 0) = -1 EBADF") {
+		t.Errorf("try setns: %d %q", code, out)
 	}
 	// compile for other architectures: big-endian s390x too.
 	for _, arch := range []string{"x86_64", "aarch64", "arm", "riscv64", "s390x", "ppc64le", "x86"} {
