@@ -44,6 +44,12 @@ type ProgressMessage struct {
 	Aux          json.RawMessage `json:"aux,omitempty"`
 }
 
+// Line is the message as dockerd writes it on the wire: JSON and "\r\n".
+func (m ProgressMessage) Line() []byte {
+	b, _ := json.Marshal(m)
+	return append(b, '\r', '\n')
+}
+
 // ErrorMessage is the stream's last line when an operation fails after
 // the response has started.
 func ErrorMessage(err error) ProgressMessage {

@@ -155,14 +155,14 @@ func (p *puller) pullFrom(ctx context.Context, ep endpoint, auth *AuthConfig) (*
 	if err != nil {
 		err = classify(err, p.what())
 		if errors.Is(err, ErrUnauthorized) {
-			return nil, fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %w",
-				reference.FamiliarName(p.named), err)
+			return nil, &regError{msg: fmt.Sprintf("pull access denied for %s, repository does not exist or may require 'docker login': %s",
+				reference.FamiliarName(p.named), err), kind: ErrUnauthorized, err: err}
 		}
 		return nil, err
 	}
 	id := ""
-	if d, ok := p.named.(reference.Digested); ok {
-		id = d.Digest().String()
+	if _, ok := p.named.(reference.Digested); ok {
+		id = reference.FamiliarString(p.named)
 	} else {
 		id = p.named.(reference.Tagged).Tag()
 	}
@@ -363,6 +363,13 @@ func (ls *layerSet) parent(i int) digest.Digest {
 
 func (ls *layerSet) fetch(ctx context.Context) error {
 	sink := ls.p.sink
+	complete := ls.in.HasBlob(ls.m.Config)
+	for i, l := range ls.m.Layers {
+		complete = complete && ls.in.HasBlob(l) && ls.in.HasLayer(ls.chain[i])
+	}
+	if complete {
+		return nil // dockerd says nothing per layer for an image it has
+	}
 	var jobs []int
 	seen := map[digest.Digest]bool{}
 	for i, l := range ls.m.Layers {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/distribution/reference"
@@ -96,6 +97,16 @@ func Push(ctx context.Context, store *image.Store, ref string, opts PushOptions,
 	for i := len(layers) - 1 - limit; i >= 0; i-- {
 		sink.send(layerStatus(shortID(diffIDs[i].String()), "Waiting"))
 	}
+	// Blobs of this image in another repository of the same registry are
+	// mounted from there rather than uploaded, as dockerd does.
+	var from string
+	for _, n := range img.Names() {
+		if o, err := reference.ParseNormalizedNamed(n); err == nil &&
+			reference.Domain(o) == reference.Domain(named) && reference.Path(o) != reference.Path(named) {
+			from = reference.Path(o)
+			break
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit)
 	done := map[digest.Digest]bool{}
@@ -106,13 +117,13 @@ func Push(ctx context.Context, store *image.Store, ref string, opts PushOptions,
 		}
 		done[l.Digest] = true
 		id := shortID(diffIDs[i].String())
-		g.Go(func() error { return pushBlob(gctx, s, store, l, id, sink) })
+		g.Go(func() error { return pushBlob(gctx, s, store, l, id, from, sink) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("push %s: %w", reference.FamiliarString(named), err)
 	}
 	cfgDesc := img.Manifest.Config
-	if err := pushBlob(ctx, s, store, cfgDesc, "", nil); err != nil {
+	if err := pushBlob(ctx, s, store, cfgDesc, "", "", nil); err != nil {
 		return nil, fmt.Errorf("push %s: config: %w", reference.FamiliarString(named), err)
 	}
 	mt := img.ManifestDescriptor.MediaType
@@ -143,9 +154,10 @@ type rawManifest struct {
 func (r rawManifest) RawManifest() ([]byte, error)        { return r.b, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return types.MediaType(r.mt), nil }
 
-// pushBlob uploads one stored blob unless the registry has it; id and sink
+// pushBlob uploads one stored blob unless the registry has it, trying
+// first to mount it from the repository from ("" for none); id and sink
 // (may be empty/nil) report progress as a layer.
-func pushBlob(ctx context.Context, s *session, store *image.Store, desc ocispec.Descriptor, id string, sink *progressSink) error {
+func pushBlob(ctx context.Context, s *session, store *image.Store, desc ocispec.Descriptor, id, from string, sink *progressSink) error {
 	exists, err := blobExists(ctx, s, desc.Digest)
 	if err != nil {
 		return err
@@ -156,14 +168,22 @@ func pushBlob(ctx context.Context, s *session, store *image.Store, desc ocispec.
 		}
 		return nil
 	}
-	layer, err := partial.CompressedToLayer(&storeBlob{ctx: ctx, store: store, desc: desc, id: id, sink: sink})
+	sb := &storeBlob{ctx: ctx, store: store, desc: desc, id: id, sink: sink}
+	layer, err := partial.CompressedToLayer(sb)
 	if err != nil {
 		return err
+	}
+	if from != "" {
+		layer = &remote.MountableLayer{Layer: layer, Reference: s.reg.Repo(from).Digest(desc.Digest.String())}
 	}
 	if err := remote.WriteLayer(s.repo, layer, remote.WithTransport(s.rt), remote.WithContext(ctx)); err != nil {
 		return fmt.Errorf("blob %s: %w", desc.Digest, classify(err, "blob "+desc.Digest.String()))
 	}
-	if id != "" {
+	switch {
+	case id == "":
+	case !sb.opened.Load():
+		sink.send(layerStatus(id, "Mounted from "+from))
+	default:
 		sink.send(layerStatus(id, "Pushed"))
 	}
 	return nil
@@ -193,11 +213,12 @@ func blobExists(ctx context.Context, s *session, d digest.Digest) (bool, error) 
 // storeBlob is a stored blob as a go-containerregistry layer, reporting
 // upload progress.
 type storeBlob struct {
-	ctx   context.Context
-	store *image.Store
-	desc  ocispec.Descriptor
-	id    string
-	sink  *progressSink
+	ctx    context.Context
+	store  *image.Store
+	desc   ocispec.Descriptor
+	id     string
+	sink   *progressSink
+	opened atomic.Bool // content was read: uploaded, not mounted
 }
 
 func (b *storeBlob) Digest() (v1.Hash, error) { return v1.NewHash(b.desc.Digest.String()) }
@@ -207,6 +228,7 @@ func (b *storeBlob) MediaType() (types.MediaType, error) {
 }
 
 func (b *storeBlob) Compressed() (io.ReadCloser, error) {
+	b.opened.Store(true)
 	f, err := b.store.OpenBlob(b.desc.Digest)
 	if err != nil {
 		return nil, err

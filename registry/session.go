@@ -203,8 +203,33 @@ func (b *limitedBody) Close() error {
 	return err
 }
 
+// regError is an error worded as dockerd words it, classified by kind
+// (ErrNotFound, ErrUnauthorized) for errors.Is.
+type regError struct {
+	msg  string
+	kind error
+	err  error
+}
+
+func (e *regError) Error() string   { return e.msg }
+func (e *regError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// diagnostics words a registry's error list as dockerd does
+// ("manifest unknown: manifest unknown").
+func diagnostics(te *transport.Error) string {
+	var parts []string
+	for _, d := range te.Errors {
+		parts = append(parts, strings.ToLower(strings.ReplaceAll(string(d.Code), "_", " "))+": "+d.Message)
+	}
+	if len(parts) == 0 {
+		return te.Error()
+	}
+	return strings.Join(parts, ", ")
+}
+
 // classify wraps a registry error with the sentinel the engine maps to an
-// HTTP status, and dockerd's wording for the common cases.
+// HTTP status, and dockerd's wording for the common cases. what names the
+// image (busybox:latest).
 func classify(err error, what string) error {
 	var te *transport.Error
 	if !errors.As(err, &te) {
@@ -213,18 +238,18 @@ func classify(err error, what string) error {
 	for _, d := range te.Errors {
 		switch d.Code {
 		case transport.ManifestUnknownErrorCode:
-			return fmt.Errorf("manifest for %s not found: %w: %w", what, err, ErrNotFound)
+			return &regError{msg: fmt.Sprintf("manifest for %s not found: %s", what, diagnostics(te)), kind: ErrNotFound, err: err}
 		case transport.NameUnknownErrorCode:
-			return fmt.Errorf("repository %s not found: %w: %w", what, err, ErrNotFound)
+			return &regError{msg: fmt.Sprintf("repository for %s not found: %s", what, diagnostics(te)), kind: ErrNotFound, err: err}
 		case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
-			return fmt.Errorf("%w: %w", err, ErrUnauthorized)
+			return &regError{msg: diagnostics(te), kind: ErrUnauthorized, err: err}
 		}
 	}
 	switch te.StatusCode {
 	case http.StatusNotFound:
-		return fmt.Errorf("%s: %w: %w", what, err, ErrNotFound)
+		return &regError{msg: fmt.Sprintf("%s not found: %s", what, diagnostics(te)), kind: ErrNotFound, err: err}
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("%w: %w", err, ErrUnauthorized)
+		return &regError{msg: diagnostics(te), kind: ErrUnauthorized, err: err}
 	}
 	return err
 }

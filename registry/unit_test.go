@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -213,6 +214,29 @@ func TestNormalizeImage(t *testing.T) {
 	for _, bad := range [][2]string{{"UPPER", "x"}, {"busybox", "bad tag!"}, {"", ""}} {
 		if _, err := NormalizeImage(bad[0], bad[1]); err == nil {
 			t.Errorf("NormalizeImage(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
+
+// Lines recorded from dockerd 20.10 (testdata/dockerd-20.10-*.jsonl: a
+// pull of the benchmark image and a push that mounted its layers; the
+// Downloading and Extracting samples are appended at the end) go through
+// ProgressMessage byte for byte.
+func TestStreamMatchesDockerdRecording(t *testing.T) {
+	for _, f := range []string{"testdata/dockerd-20.10-pull.jsonl", "testdata/dockerd-20.10-push-mounted.jsonl"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			line = strings.TrimSuffix(line, "\r")
+			var m ProgressMessage
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			if got := string(m.Line()); got != line+"\r\n" {
+				t.Errorf("dockerd sent %s\nberth writes %s", line, got)
+			}
 		}
 	}
 }
