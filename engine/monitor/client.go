@@ -1,0 +1,161 @@
+package monitor
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// spawnEnvHook adds environment to monitors (tests only).
+var spawnEnvHook []string
+
+// Spawn starts a monitor for cfg (written to cfgPath) by running
+// argv (the berth binary and its "monitor" verb), in its own session so
+// it outlives the daemon, and waits until the container is created. It
+// returns the monitor's process (the caller must Wait for it while it
+// lives) and the container init's pid.
+func Spawn(argv []string, cfgPath string, cfg Config) (*os.Process, int, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		return nil, 0, fmt.Errorf("write monitor config: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer r.Close()
+	cmd := exec.Command(argv[0], append(argv[1:], cfgPath)...)
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOGC=50", "GOMAXPROCS=1"}, spawnEnvHook...)
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, 0, fmt.Errorf("start monitor: %w", err)
+	}
+	w.Close()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		cmd.Wait()
+		return nil, 0, fmt.Errorf("container monitor exited before the container was created")
+	}
+	line = strings.TrimSpace(line)
+	if msg, ok := strings.CutPrefix(line, "error "); ok {
+		cmd.Wait()
+		return nil, 0, fmt.Errorf("%s", msg)
+	}
+	pidStr, ok := strings.CutPrefix(line, "ready ")
+	pid, err := strconv.Atoi(pidStr)
+	if !ok || err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, 0, fmt.Errorf("container monitor: unexpected answer %q", line)
+	}
+	return cmd.Process, pid, nil
+}
+
+func request(socket, req string) (net.Conn, *bufio.Reader, error) {
+	conn, err := net.DialTimeout("unix", socket, 5*time.Second)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errMonitorGone, err)
+	}
+	if _, err := conn.Write([]byte(req + "\n")); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("%w: %v", errMonitorGone, err)
+	}
+	return conn, bufio.NewReaderSize(conn, 128), nil
+}
+
+// Start asks the monitor to start the created container.
+func Start(socket string) error {
+	conn, br, err := request(socket, "start")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("start: %w", errMonitorGone)
+	}
+	if msg, ok := strings.CutPrefix(strings.TrimSpace(line), "error "); ok {
+		return fmt.Errorf("%s", msg)
+	}
+	return nil
+}
+
+// Wait connects a waiter: the returned channel gets the exit once the
+// container's init has exited, or an error if the monitor died without
+// saying (then read the exit file).
+func Wait(socket string) (<-chan WaitResult, error) {
+	conn, br, err := request(socket, "wait")
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan WaitResult, 1)
+	go func() {
+		defer conn.Close()
+		line, err := br.ReadString('\n')
+		if err != nil {
+			ch <- WaitResult{Err: errMonitorGone}
+			return
+		}
+		f := strings.Fields(line)
+		if len(f) != 4 || f[0] != "exit" {
+			ch <- WaitResult{Err: fmt.Errorf("monitor: unexpected answer %q", line)}
+			return
+		}
+		code, _ := strconv.Atoi(f[1])
+		ns, _ := strconv.ParseInt(f[2], 10, 64)
+		ch <- WaitResult{Exit: Exit{ExitCode: code, FinishedAt: time.Unix(0, ns).UTC(), OOMKilled: f[3] == "true"}}
+	}()
+	return ch, nil
+}
+
+// WaitResult is what Wait delivers.
+type WaitResult struct {
+	Exit Exit
+	Err  error
+}
+
+// IsGone reports whether err says the monitor is not there any more.
+func IsGone(err error) bool {
+	return err != nil && strings.Contains(err.Error(), errMonitorGone.Error())
+}
+
+// Attach opens an attach stream: frames (stdcopy headers) of the chosen
+// output streams come back until the container exits; bytes written are
+// the container's stdin and CloseWrite ends it.
+func Attach(socket string, stdin, stdout, stderr bool) (*net.UnixConn, error) {
+	b := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	conn, _, err := request(socket, fmt.Sprintf("attach %s %s %s", b(stdin), b(stdout), b(stderr)))
+	if err != nil {
+		return nil, err
+	}
+	return conn.(*net.UnixConn), nil
+}
+
+// Resize sets the container terminal's size.
+func Resize(socket string, h, w uint) error {
+	conn, br, err := request(socket, fmt.Sprintf("resize %d %d", h, w))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = br.ReadString('\n')
+	return err
+}
