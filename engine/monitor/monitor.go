@@ -197,7 +197,7 @@ func (m *monitor) create() error {
 	if c.Tty {
 		go func() {
 			defer close(ptyDone)
-			m.pty, ptyErr = receivePty(consoleLn)
+			m.pty, ptyErr = ReceivePty(consoleLn)
 		}()
 	} else {
 		close(ptyDone)
@@ -256,9 +256,9 @@ func runtimeError(path string) string {
 	return msg
 }
 
-// receivePty accepts the runtime's connection on the console socket and
+// ReceivePty accepts the runtime's connection on the console socket and
 // receives the pty master with SCM_RIGHTS.
-func receivePty(ln *net.UnixListener) (*os.File, error) {
+func ReceivePty(ln *net.UnixListener) (*os.File, error) {
 	conn, err := ln.AcceptUnix()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/berth-dev/berth/engine/errdefs"
+	"github.com/berth-dev/berth/engine/monitor"
+	"github.com/docker/docker/api/types/events"
+)
+
+// AttachOptions are the attach query parameters.
+type AttachOptions struct {
+	Stdin, Stdout, Stderr bool
+	Logs, Stream          bool
+}
+
+// Stream is the client side of a hijacked connection.
+type Stream interface {
+	io.ReadWriteCloser
+}
+
+type pendingAttach struct {
+	opts AttachOptions
+	conn Stream
+	done chan struct{}
+}
+
+// Attach connects a client's stream to the container's stdio until the
+// container exits (or the client goes away). Output is in stdcopy frames
+// unless the container has a tty (then raw). Attaching to a created
+// container waits for its start; the client's input waits in the socket
+// buffer meanwhile.
+func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions, conn Stream) error {
+	c, err := e.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	tty := c.Config.Tty
+	if o.Logs {
+		c.mu.Unlock()
+		e.copyLogs(c, conn, tty, o)
+		c.mu.Lock()
+	}
+	if !o.Stream {
+		c.mu.Unlock()
+		return nil
+	}
+	p := &pendingAttach{opts: o, conn: conn, done: make(chan struct{})}
+	status := c.State.Status
+	switch {
+	case status == "running":
+		c.mu.Unlock()
+		go e.connectAttach(c, p)
+	case status == "created" || status == "restarting" || status == "exited":
+		c.pending = append(c.pending, p)
+		c.mu.Unlock()
+	case status == "paused":
+		c.mu.Unlock()
+		go e.connectAttach(c, p)
+	default:
+		c.mu.Unlock()
+		return errdefs.Conflictf("container %s is %s", c.ID[:12], status)
+	}
+	c.mu.Lock()
+	e.containerEvent(c, events.ActionAttach, nil)
+	c.mu.Unlock()
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		c.mu.Lock()
+		for i, q := range c.pending {
+			if q == p {
+				c.pending = append(c.pending[:i], c.pending[i+1:]...)
+				break
+			}
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// connectAttach joins a client stream to the monitor's attach socket.
+func (e *Engine) connectAttach(c *Container, p *pendingAttach) {
+	defer close(p.done)
+	c.mu.Lock()
+	tty := c.Config.Tty
+	c.mu.Unlock()
+	m, err := monitor.Attach(e.socketPath(c.ID), p.opts.Stdin, p.opts.Stdout, p.opts.Stderr)
+	if err != nil {
+		return
+	}
+	defer m.Close()
+	if p.opts.Stdin {
+		go func() {
+			io.Copy(m, p.conn)
+			m.CloseWrite()
+		}()
+	}
+	copyFrames(p.conn, m, tty)
+}
+
+// copyFrames forwards monitor frames to a client: as they are (stdcopy)
+// or, for a tty, the payloads only.
+func copyFrames(dst io.Writer, src net.Conn, tty bool) {
+	var hdr [8]byte
+	buf := make([]byte, 32*1024)
+	var mu sync.Mutex
+	for {
+		if _, err := io.ReadFull(src, hdr[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint32(hdr[4:]))
+		if n > len(buf) {
+			buf = make([]byte, n)
+		}
+		if _, err := io.ReadFull(src, buf[:n]); err != nil {
+			return
+		}
+		mu.Lock()
+		var werr error
+		if tty {
+			_, werr = dst.Write(buf[:n])
+		} else {
+			_, werr = dst.Write(append(hdr[:], buf[:n]...))
+		}
+		mu.Unlock()
+		if werr != nil {
+			return
+		}
+	}
+}
+
+// Resize sets the container's terminal size.
+func (e *Engine) Resize(ref string, h, w uint) error {
+	c, err := e.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running := c.State.Running()
+	c.mu.Unlock()
+	if !running {
+		return errdefs.Conflictf("Container %s is not running", c.ID)
+	}
+	return monitor.Resize(e.socketPath(c.ID), h, w)
+}

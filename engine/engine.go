@@ -1,0 +1,239 @@
+// Package engine is berth's containers service: it creates containers
+// from images, starts them through a per-container monitor (package
+// monitor) and the OCI runtime, stops, kills, pauses, execs into, copies
+// into and out of them, streams their logs, stats and events, and keeps
+// their state on disk under the data root (atomic writes, one daemon per
+// data root by lock), reconciling it with reality at start-up. It turns
+// Docker configuration into OCI specs through package specopts. It owns
+// data-root/containers and exec-root/containers; images and root
+// filesystems belong to the image store and snapshotter it is given.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/berth-dev/berth/caps"
+	"github.com/berth-dev/berth/engine/config"
+	"github.com/berth-dev/berth/engine/errdefs"
+	"github.com/berth-dev/berth/specopts"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Image is what a container needs from its image.
+type Image struct {
+	ID       string // sha256:…
+	Chain    []digest.Digest
+	Config   ocispec.ImageConfig
+	RepoTags []string
+}
+
+// Images resolves image references; errors are errdefs-classified (a
+// missing image is NotFound: "No such image: busybox:latest").
+type Images interface {
+	Resolve(ref string) (*Image, error)
+}
+
+// RootFS builds and removes containers' root filesystems.
+type RootFS interface {
+	// Prepare creates (once) and mounts the rootfs of container id from
+	// the layer chain, presented to the given id maps (nil: none).
+	Prepare(id string, chain []digest.Digest, uids, gids []specs.LinuxIDMapping) (string, error)
+	Unmount(id string) error
+	Remove(id string) error
+}
+
+// Options configure an Engine.
+type Options struct {
+	Config *config.Config
+	// MonitorArgv runs a monitor: the berth binary and "monitor".
+	MonitorArgv []string
+	// Runtime is the OCI runtime binary (berth-runtime, or runc).
+	Runtime string
+	Images  Images
+	RootFS  RootFS
+	// Seccomp compiles Docker JSON profiles; nil runs without seccomp.
+	Seccomp specopts.SeccompBuilder
+	// DefaultSeccompProfile is the daemon's default profile JSON
+	// (seccomp-profile in daemon.json); nil lets Seccomp pick its default.
+	DefaultSeccompProfile []byte
+	Remap                 *config.Remap
+	// Version is berth's version, for events and info.
+	Version string
+}
+
+// Engine is the containers service.
+type Engine struct {
+	opts     Options
+	dataRoot string
+	execRoot string
+	rtRoot   string
+	lockFile *os.File
+	held     caps.Set
+	cgroupV2 bool
+	canRaise bool
+
+	mu     sync.RWMutex
+	byID   map[string]*Container
+	names  map[string]string // "/name" → id
+	execs  map[string]*execProc
+	Events *Events
+	wg     sync.WaitGroup
+}
+
+// New opens (creating) the data and exec roots, takes the data root's
+// lock (one daemon per data root), loads containers and reconciles them.
+func New(o Options) (*Engine, error) {
+	c := o.Config
+	e := &Engine{
+		opts: o, dataRoot: c.DataRoot, execRoot: c.ExecRoot,
+		rtRoot: filepath.Join(c.ExecRoot, "runtime"),
+		byID:   map[string]*Container{}, names: map[string]string{}, execs: map[string]*execProc{},
+		Events: NewEvents(),
+	}
+	for _, d := range []string{e.dataRoot, filepath.Join(e.dataRoot, "containers"), e.execRoot,
+		filepath.Join(e.execRoot, "containers"), e.rtRoot} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(e.dataRoot, "berth.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another berth daemon is using the data root %s: %w", e.dataRoot, err)
+	}
+	e.lockFile = f
+	if cur, err := caps.Current(); err == nil {
+		e.held = cur.Permitted
+	}
+	e.canRaise = e.held.Has(unix.CAP_SYS_RESOURCE)
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		e.cgroupV2 = true
+	}
+	if err := e.load(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close releases the data root. Running containers keep running: their
+// monitors hold them, and the next daemon finds them again.
+func (e *Engine) Close() {
+	if e.lockFile != nil {
+		e.lockFile.Close()
+		e.lockFile = nil
+	}
+}
+
+// Config is the daemon configuration in force.
+func (e *Engine) Config() *config.Config { return e.opts.Config }
+
+// RuntimePath is the OCI runtime binary.
+func (e *Engine) RuntimePath() string { return e.opts.Runtime }
+
+// CgroupV2 reports a unified cgroup hierarchy.
+func (e *Engine) CgroupV2() bool { return e.cgroupV2 }
+
+func (e *Engine) containerDir(id string) string {
+	return filepath.Join(e.dataRoot, "containers", id)
+}
+
+func (e *Engine) bundleDir(id string) string {
+	return filepath.Join(e.execRoot, "containers", id)
+}
+
+func (e *Engine) runtimeArgs() []string {
+	return []string{"--root", e.rtRoot}
+}
+
+// Get finds a container by full id, name (with or without "/") or
+// unambiguous id prefix.
+func (e *Engine) Get(ref string) (*Container, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.getLocked(ref)
+}
+
+func (e *Engine) getLocked(ref string) (*Container, error) {
+	if ref == "" {
+		return nil, errdefs.NotFoundf("No such container: %s", ref)
+	}
+	if c, ok := e.byID[ref]; ok {
+		return c, nil
+	}
+	name := ref
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	if id, ok := e.names[name]; ok {
+		return e.byID[id], nil
+	}
+	var found *Container
+	for id, c := range e.byID {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, errdefs.InvalidParameterf("multiple IDs found with provided prefix: %s", ref)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, errdefs.NotFoundf("No such container: %s", ref)
+	}
+	return found, nil
+}
+
+// List returns every container, newest first.
+func (e *Engine) List() []*Container {
+	e.mu.RLock()
+	out := make([]*Container, 0, len(e.byID))
+	for _, c := range e.byID {
+		out = append(out, c)
+	}
+	e.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out
+}
+
+// Counts returns the numbers of containers by state for info.
+func (e *Engine) Counts() (total, running, paused, stopped int) {
+	for _, c := range e.List() {
+		c.mu.Lock()
+		s := c.State.Status
+		c.mu.Unlock()
+		total++
+		switch s {
+		case "running", "restarting":
+			running++
+		case "paused":
+			paused++
+		default:
+			stopped++
+		}
+	}
+	return
+}
+
+// reserveName claims name for id; call with e.mu held.
+func (e *Engine) reserveName(name, id string) error {
+	if other, ok := e.names[name]; ok && other != id {
+		return errdefs.Conflictf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, other)
+	}
+	e.names[name] = id
+	return nil
+}
+
+var errNotRunning = errors.New("is not running")

@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/engine/errdefs"
+	"github.com/berth-dev/berth/engine/monitor"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+)
+
+func (e *Engine) socketPath(id string) string {
+	return filepath.Join(e.bundleDir(id), "monitor.sock")
+}
+
+func (e *Engine) exitPath(id string) string {
+	return filepath.Join(e.bundleDir(id), "exit")
+}
+
+// Start starts a created or stopped container.
+func (e *Engine) Start(ref string) error {
+	c, err := e.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	return e.startLocked(c, false)
+}
+
+// startLocked starts c; call with c.op held.
+func (e *Engine) startLocked(c *Container, restart bool) error {
+	c.mu.Lock()
+	if c.removed || c.State.Status == "removing" {
+		c.mu.Unlock()
+		return errdefs.Conflictf("container %s is marked for removal and cannot be started", c.ID[:12])
+	}
+	if c.State.Running() {
+		c.mu.Unlock()
+		return errdefs.NotModifiedf("container %s is already running", c.ID[:12])
+	}
+	if !restart {
+		c.ManualStop = false
+	}
+	snap := c.snapshot()
+	c.mu.Unlock()
+
+	fail := func(err error) error {
+		c.mu.Lock()
+		c.State.Error = err.Error()
+		if c.State.Status == "created" || c.State.Status == "restarting" {
+			c.State.Status = "created"
+		}
+		c.State.ExitCode = exitCodeFor(err)
+		c.save()
+		c.notify()
+		c.mu.Unlock()
+		e.opts.RootFS.Unmount(c.ID)
+		os.RemoveAll(e.bundleDir(c.ID))
+		return err
+	}
+	rootfs, err := e.opts.RootFS.Prepare(c.ID, snap.ImageChain, snap.UIDMaps, snap.GIDMaps)
+	if err != nil {
+		return fail(fmt.Errorf("prepare the root filesystem: %w", err))
+	}
+	spec, err := e.buildSpec(snap, rootfs)
+	if err != nil {
+		return fail(err)
+	}
+	bundle := e.bundleDir(c.ID)
+	os.RemoveAll(bundle)
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return fail(err)
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
+		return fail(err)
+	}
+	logPath := snap.LogPath
+	if snap.HostConfig.LogConfig.Type == "none" {
+		logPath = ""
+	}
+	mcfg := monitor.Config{
+		ID: c.ID, Bundle: bundle, Runtime: e.opts.Runtime, RuntimeArgs: e.runtimeArgs(),
+		LogPath: logPath, ExitFile: e.exitPath(c.ID), Socket: e.socketPath(c.ID),
+		Tty: snap.Config.Tty, OpenStdin: snap.Config.OpenStdin, StdinOnce: snap.Config.StdinOnce,
+	}
+	proc, pid, err := monitor.Spawn(e.opts.MonitorArgv, filepath.Join(bundle, "monitor.json"), mcfg)
+	if err != nil {
+		return fail(fmt.Errorf("failed to create task for container: %w", err))
+	}
+	go proc.Wait() // the daemon is the monitor's parent until it restarts
+	waitCh, err := monitor.Wait(mcfg.Socket)
+	if err != nil {
+		return fail(err)
+	}
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, p := range pending {
+		e.connectAttach(c, p)
+	}
+	if err := monitor.Start(mcfg.Socket); err != nil {
+		exec := fmt.Errorf("failed to start container: %w", err)
+		// The monitor reaps the killed init and exits; its wait answer
+		// arrives on waitCh and is dropped with this failed start.
+		e.runtime("kill", c.ID, "KILL")
+		<-waitCh
+		return fail(exec)
+	}
+	c.mu.Lock()
+	c.State = State{Status: "running", Pid: pid, MonitorPid: proc.Pid, StartedAt: time.Now().UTC(), Exits: c.State.Exits}
+	if restart {
+		c.RestartCount++
+	}
+	c.save()
+	c.notify()
+	e.containerEvent(c, events.ActionStart, nil)
+	c.mu.Unlock()
+	e.wg.Add(1)
+	go e.watch(c, waitCh)
+	return nil
+}
+
+// exitCodeFor maps a start failure to the exit code Docker records.
+func exitCodeFor(err error) int {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "executable file not found"), strings.Contains(s, "no such file or directory"):
+		return 127
+	case strings.Contains(s, "permission denied"):
+		return 126
+	}
+	return 128
+}
+
+// watch waits for the container's exit and handles it.
+func (e *Engine) watch(c *Container, waitCh <-chan monitor.WaitResult) {
+	defer e.wg.Done()
+	r := <-waitCh
+	ex := r.Exit
+	if r.Err != nil {
+		// The monitor is gone without saying: it recorded the exit before
+		// going, or it died (then the container is lost: 255).
+		var err error
+		if ex, err = monitor.ReadExit(e.exitPath(c.ID)); err != nil {
+			ex = monitor.Exit{ExitCode: 255, FinishedAt: time.Now().UTC(), Error: "container monitor died"}
+		}
+	}
+	e.handleExit(c, ex)
+}
+
+// handleExit records an exit, releases the rootfs, and applies
+// --rm and restart policies.
+func (e *Engine) handleExit(c *Container, ex monitor.Exit) {
+	c.mu.Lock()
+	c.State.Status = "exited"
+	c.State.Pid, c.State.MonitorPid = 0, 0
+	c.State.ExitCode = ex.ExitCode
+	c.State.OOMKilled = ex.OOMKilled
+	c.State.Error = ex.Error
+	c.State.FinishedAt = ex.FinishedAt
+	c.State.Exits++
+	hc := c.HostConfig
+	manual := c.ManualStop
+	restarts := c.RestartCount
+	c.save()
+	e.containerEvent(c, events.ActionDie, map[string]string{"exitCode": itoa(ex.ExitCode)})
+	c.mu.Unlock()
+
+	e.opts.RootFS.Unmount(c.ID)
+	os.RemoveAll(e.bundleDir(c.ID))
+	e.cleanupExecs(c)
+
+	if hc.AutoRemove {
+		c.mu.Lock()
+		c.notify()
+		c.mu.Unlock()
+		c.op.Lock()
+		e.removeLocked(c, true)
+		c.op.Unlock()
+		return
+	}
+	if !manual && shouldRestart(hc, ex.ExitCode, restarts) {
+		c.mu.Lock()
+		c.State.Status = "restarting"
+		c.notify()
+		c.mu.Unlock()
+		delay := time.Duration(100<<min(restarts, 8)) * time.Millisecond
+		time.AfterFunc(delay, func() {
+			c.op.Lock()
+			defer c.op.Unlock()
+			c.mu.Lock()
+			still := c.State.Status == "restarting" && !c.ManualStop && !c.removed
+			c.mu.Unlock()
+			if still {
+				if err := e.startLocked(c, true); err == nil {
+					c.mu.Lock()
+					e.containerEvent(c, "restart", nil)
+					c.mu.Unlock()
+				}
+			}
+		})
+		return
+	}
+	c.mu.Lock()
+	c.notify()
+	c.mu.Unlock()
+}
+
+// shouldRestart applies --restart.
+func shouldRestart(hc *container.HostConfig, code, count int) bool {
+	p := hc.RestartPolicy
+	switch {
+	case p.IsAlways(), p.IsUnlessStopped():
+		return true
+	case p.IsOnFailure():
+		return code != 0 && (p.MaximumRetryCount == 0 || count < p.MaximumRetryCount)
+	}
+	return false
+}
