@@ -55,13 +55,13 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions, conn S
 	switch {
 	case status == "running":
 		c.mu.Unlock()
-		go e.connectAttach(c, p)
+		e.connectAttach(c, p)
 	case status == "created" || status == "restarting" || status == "exited":
 		c.pending = append(c.pending, p)
 		c.mu.Unlock()
 	case status == "paused":
 		c.mu.Unlock()
-		go e.connectAttach(c, p)
+		e.connectAttach(c, p)
 	default:
 		c.mu.Unlock()
 		return errdefs.Conflictf("container %s is %s", c.ID[:12], status)
@@ -84,24 +84,29 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions, conn S
 	return nil
 }
 
-// connectAttach joins a client stream to the monitor's attach socket.
+// connectAttach joins a client stream to the monitor's attach socket: it
+// connects at once (so a start that follows cannot miss output) and pumps
+// in the background.
 func (e *Engine) connectAttach(c *Container, p *pendingAttach) {
-	defer close(p.done)
 	c.mu.Lock()
 	tty := c.Config.Tty
 	c.mu.Unlock()
 	m, err := monitor.Attach(e.socketPath(c.ID), p.opts.Stdin, p.opts.Stdout, p.opts.Stderr)
 	if err != nil {
+		close(p.done)
 		return
 	}
-	defer m.Close()
-	if p.opts.Stdin {
-		go func() {
-			io.Copy(m, p.conn)
-			m.CloseWrite()
-		}()
-	}
-	copyFrames(p.conn, m, tty)
+	go func() {
+		defer close(p.done)
+		defer m.Close()
+		if p.opts.Stdin {
+			go func() {
+				io.Copy(m, p.conn)
+				m.CloseWrite()
+			}()
+		}
+		copyFrames(p.conn, m, tty)
+	}()
 }
 
 // copyFrames forwards monitor frames to a client: as they are (stdcopy)

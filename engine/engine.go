@@ -100,7 +100,7 @@ func New(o Options) (*Engine, error) {
 		Events: NewEvents(),
 	}
 	for _, d := range []string{e.dataRoot, filepath.Join(e.dataRoot, "containers"), e.execRoot,
-		filepath.Join(e.execRoot, "containers"), e.rtRoot} {
+		filepath.Join(e.execRoot, "containers"), filepath.Join(e.execRoot, "m"), e.rtRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
@@ -108,6 +108,9 @@ func New(o Options) (*Engine, error) {
 	f, err := os.OpenFile(filepath.Join(e.dataRoot, "berth.lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
+	}
+	if l := len(filepath.Join(e.execRoot, "m", strings.Repeat("x", 20)+".sock.console")); l >= 108 {
+		return nil, fmt.Errorf("exec-root %s is too long: unix socket paths under it would exceed 107 bytes", e.execRoot)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()

@@ -143,7 +143,7 @@ func (e *Engine) ExecStart(ctx context.Context, id string, conn Stream, detach b
 	args = append(args, "--pid-file", pidFile)
 	var consoleLn *net.UnixListener
 	if x.Config.Tty {
-		sock := filepath.Join(dir, x.ID[:12]+".sock")
+		sock := filepath.Join(e.execRoot, "m", x.ID[:20]+".exec")
 		consoleLn, err = net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 		if err != nil {
 			finish(126)

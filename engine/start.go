@@ -14,8 +14,10 @@ import (
 	"github.com/docker/docker/api/types/events"
 )
 
+// socketPath is the monitor's socket: short, as unix socket paths are
+// limited to 108 bytes.
 func (e *Engine) socketPath(id string) string {
-	return filepath.Join(e.bundleDir(id), "monitor.sock")
+	return filepath.Join(e.execRoot, "m", id[:20]+".sock")
 }
 
 func (e *Engine) exitPath(id string) string {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/engine/errdefs"
@@ -449,4 +450,21 @@ func (e *Engine) Prune() (container.PruneReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// StopAll stops every running container (daemon shutdown without
+// live-restore).
+func (e *Engine) StopAll(timeout time.Duration) {
+	t := int(timeout / time.Second)
+	var wg sync.WaitGroup
+	for _, c := range e.List() {
+		c.mu.Lock()
+		running := c.State.Running()
+		c.mu.Unlock()
+		if running {
+			wg.Add(1)
+			go func() { defer wg.Done(); e.Stop(c.ID, &t, "") }()
+		}
+	}
+	wg.Wait()
 }

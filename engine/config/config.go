@@ -38,6 +38,7 @@ type Config struct {
 	ExecRoot       string                   `json:"exec-root,omitempty"`
 	Group          string                   `json:"group,omitempty"`
 	LiveRestore    bool                     `json:"live-restore,omitempty"`
+	liveRestoreSet bool
 	LogLevel       string                   `json:"log-level,omitempty"`
 	Hosts          []string                 `json:"hosts,omitempty"`
 	Debug          bool                     `json:"debug,omitempty"`
@@ -93,6 +94,7 @@ func Parse(data []byte, c *Config) error {
 		}
 		return errors.New(msg)
 	}
+	_, c.liveRestoreSet = raw["live-restore"]
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
@@ -192,6 +194,13 @@ func (c *Config) fill() error {
 	}
 	return nil
 }
+
+// LiveRestoreSet reports whether daemon.json set live-restore.
+func (c *Config) LiveRestoreSet() bool { return c.liveRestoreSet }
+
+// SetLiveRestore sets live-restore (berth's default is true: monitors
+// keep containers running across daemon restarts at no cost).
+func (c *Config) SetLiveRestore(v bool) { c.LiveRestore, c.liveRestoreSet = v, true }
 
 // SocketPath is the path of the first unix host.
 func (c *Config) SocketPath() string {

@@ -150,7 +150,7 @@ func (m *monitor) create() error {
 	var consoleLn *net.UnixListener
 	var errOut strings.Builder
 	if c.Tty {
-		sock := dir + "/console.sock"
+		sock := c.Socket + ".console"
 		os.Remove(sock)
 		consoleLn, err = net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 		if err != nil {

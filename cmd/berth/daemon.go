@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/engine/config"
+	"github.com/berth-dev/berth/image"
+	"github.com/berth-dev/berth/snapshot"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{name: "daemon", summary: "Run the berth daemon (serves the Docker Engine API)", run: runDaemon})
+}
+
+func runDaemon(args []string) int {
+	fs := pflag.NewFlagSet("daemon", pflag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, "Usage:  berth daemon [OPTIONS]\n\nRun the berth daemon: the Docker Engine API (version "+api.Version+") on a unix socket.\n\nOptions:\n")
+		fs.PrintDefaults()
+	}
+	cfgFile := fs.String("config", config.DefaultConfigFile, "Daemon configuration file (daemon.json)")
+	hosts := fs.StringArrayP("host", "H", nil, "Daemon socket to listen on (unix:///path)")
+	group := fs.StringP("group", "G", "", "Group owning the socket (default \"docker\")")
+	dataRoot := fs.String("data-root", "", "Root directory of persistent state (default "+config.DefaultDataRoot+")")
+	execRoot := fs.String("exec-root", "", "Root directory of execution state (default "+config.DefaultExecRoot+")")
+	remap := fs.String("userns-remap", "", "User/Group setting for user namespaces (user, user:group or default)")
+	seccompProfile := fs.String("seccomp-profile", "", "Path to the default seccomp profile")
+	runtimeBin := fs.String("runtime", "", "OCI runtime binary (default berth-runtime beside berth)")
+	logLevel := fs.StringP("log-level", "l", "", "Logging level (debug, info, warn, error, fatal)")
+	liveRestore := fs.Bool("live-restore", true, "Keep containers running when the daemon stops")
+	debug := fs.BoolP("debug", "D", false, "Enable debug mode")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "berth daemon:", err)
+		return 125
+	}
+	cfg, err := config.Load(*cfgFile, fs.Changed("config"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth daemon:", err)
+		return 1
+	}
+	if fs.Changed("host") {
+		cfg.Hosts = *hosts
+	}
+	set := func(dst *string, name, v string) {
+		if fs.Changed(name) {
+			*dst = v
+		}
+	}
+	set(&cfg.Group, "group", *group)
+	set(&cfg.DataRoot, "data-root", *dataRoot)
+	set(&cfg.ExecRoot, "exec-root", *execRoot)
+	set(&cfg.UsernsRemap, "userns-remap", *remap)
+	set(&cfg.SeccompProfile, "seccomp-profile", *seccompProfile)
+	set(&cfg.Runtime, "runtime", *runtimeBin)
+	set(&cfg.LogLevel, "log-level", *logLevel)
+	if fs.Changed("live-restore") || !cfg.LiveRestoreSet() {
+		cfg.SetLiveRestore(*liveRestore)
+	}
+	if *debug {
+		cfg.Debug = true
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "berth daemon:", err)
+		return 1
+	}
+	if err := serveDaemon(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "berth daemon:", err)
+		return 1
+	}
+	return 0
+}
+
+// runtimePath picks the OCI runtime: the configured one, else
+// berth-runtime beside this binary when this binary has the runtime verb,
+// else runc.
+func runtimePath(cfg *config.Config, self string) (string, error) {
+	if cfg.Runtime != "" {
+		return exec.LookPath(cfg.Runtime)
+	}
+	if _, ok := commands["runtime"]; ok {
+		p := filepath.Join(filepath.Dir(self), "berth-runtime")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("runc")
+	if err != nil {
+		return "", fmt.Errorf("no OCI runtime: berth-runtime is not beside %s and runc is not installed", self)
+	}
+	return p, nil
+}
+
+func serveDaemon(cfg *config.Config) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	rt, err := runtimePath(cfg, self)
+	if err != nil {
+		return err
+	}
+	var remap *config.Remap
+	if cfg.UsernsRemap != "" {
+		if remap, err = config.ResolveRemap(cfg.UsernsRemap, config.SystemFiles); err != nil {
+			return err
+		}
+	}
+	var profile []byte
+	if cfg.SeccompProfile != "" && cfg.SeccompProfile != "unconfined" {
+		if profile, err = os.ReadFile(cfg.SeccompProfile); err != nil {
+			return fmt.Errorf("seccomp-profile: %w", err)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataRoot, 0o711); err != nil {
+		return err
+	}
+	snaps, err := snapshot.Open(filepath.Join(cfg.DataRoot, "snapshots"))
+	if err != nil {
+		return err
+	}
+	store, err := image.Open(filepath.Join(cfg.DataRoot, "image"), snaps)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(engine.Options{
+		Config: cfg, MonitorArgv: []string{self, "monitor"}, Runtime: rt,
+		Images: engine.StoreImages{Store: store}, RootFS: engine.SnapshotRootFS{Snaps: snaps},
+		Seccomp: seccompBuilder(cfg), DefaultSeccompProfile: profile, Remap: remap, Version: version,
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	store.InUse = eng.ImageUse
+	ln, err := api.Listen(cfg.SocketPath(), cfg.Group)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api.New(eng, store, version, gitCommit), ReadHeaderTimeout: 30 * time.Second}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	errCh := make(chan error, 1)
+	go func() { errCh <- srv.Serve(ln) }()
+	if cfg.Debug || strings.EqualFold(cfg.LogLevel, "debug") {
+		fmt.Fprintf(os.Stderr, "berth daemon: API %s listening on %s (runtime %s, data root %s)\n", api.Version, cfg.SocketPath(), rt, cfg.DataRoot)
+	}
+	select {
+	case <-sigs:
+	case err := <-errCh:
+		return err
+	}
+	ln.Close()
+	os.Remove(cfg.SocketPath())
+	if !cfg.LiveRestore {
+		eng.StopAll(10 * time.Second)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	return nil
+}
