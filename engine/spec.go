@@ -8,9 +8,9 @@ import (
 
 	"github.com/berth-dev/berth/engine/errdefs"
 	"github.com/berth-dev/berth/specopts"
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/docker/docker/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	securejoin "github.com/cyphar/filepath-securejoin"
 )
 
 // buildSpec makes the OCI spec of c. rootfs is the mounted root

@@ -39,9 +39,9 @@ type Config struct {
 	Group          string                   `json:"group,omitempty"`
 	LiveRestore    bool                     `json:"live-restore,omitempty"`
 	liveRestoreSet bool
-	LogLevel       string                   `json:"log-level,omitempty"`
-	Hosts          []string                 `json:"hosts,omitempty"`
-	Debug          bool                     `json:"debug,omitempty"`
+	LogLevel       string   `json:"log-level,omitempty"`
+	Hosts          []string `json:"hosts,omitempty"`
+	Debug          bool     `json:"debug,omitempty"`
 	// Runtime is the OCI runtime binary; empty means berth-runtime beside
 	// the berth binary.
 	Runtime string `json:"runtime,omitempty"`
