@@ -178,7 +178,7 @@ func ResetMemoryCache() { memCache.Clear() }
 
 func (p *Program) clone() *Program {
 	q := *p
-	q.Instructions = append([]bpf.Instruction(nil), p.Instructions...)
+	q.Instructions = append(bpf.Program(nil), p.Instructions...)
 	q.Actions = append([]uint32(nil), p.Actions...)
 	q.Warnings = append([]string(nil), p.Warnings...)
 	return &q

@@ -17,7 +17,14 @@ const (
 )
 
 // generate compiles the ruleset to a BPF program.
-func (rs *ruleset) generate() ([]bpf.Instruction, error) {
+func (rs *ruleset) generate() (prog []bpf.Instruction, err error) {
+	defer func() {
+		// The layout cannot fail (a trampoline reaches anywhere); if it
+		// ever did, the caller gets an error, not a crashed runtime.
+		if r := recover(); r != nil {
+			prog, err = nil, fmt.Errorf("internal error: %v", r)
+		}
+	}()
 	b := newBuilder()
 	dispatch := b.ret(rs.badArch)
 	groups := rs.groups()
@@ -27,7 +34,10 @@ func (rs *ruleset) generate() ([]bpf.Instruction, error) {
 		dispatch = b.jump(bpf.JMP|bpf.JEQ|bpf.K, g.audit, section, dispatch)
 	}
 	root := b.load(bpf.OffArch, dispatch)
-	prog, _ := layout(root, func(*node) string { return "" })
+	prog, _ = layout(root, func(*node) string { return "" })
+	if len(prog) > bpf.MaxInstructions {
+		return nil, fmt.Errorf("the filter needs %d instructions, more than the kernel's limit of %d", len(prog), bpf.MaxInstructions)
+	}
 	if err := bpf.Validate(prog); err != nil {
 		return nil, fmt.Errorf("internal error: generated program is invalid: %w", err)
 	}

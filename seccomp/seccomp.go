@@ -34,8 +34,9 @@ type Program struct {
 	// Arch is the architecture the program was compiled for (SCMP name);
 	// Load refuses to install it on another.
 	Arch string `json:"arch"`
-	// Instructions is the classic-BPF program.
-	Instructions []bpf.Instruction `json:"instructions"`
+	// Instructions is the classic-BPF program (JSON: base64 of the raw
+	// little-endian encoding).
+	Instructions bpf.Program `json:"instructions"`
 	// Flags are the SECCOMP_FILTER_FLAG_* bits passed to seccomp(2),
 	// NEW_LISTENER included when Notify is set.
 	Flags uint `json:"flags"`
@@ -90,9 +91,6 @@ func compileUncached(cfg *specs.LinuxSeccomp, arch *syscalls.Arch) (*Program, er
 	prog, err := rs.generate()
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
-	}
-	if len(prog) > bpf.MaxInstructions {
-		return nil, fmt.Errorf("seccomp: the filter needs %d instructions, more than the kernel's limit of %d", len(prog), bpf.MaxInstructions)
 	}
 	p := &Program{
 		Arch:             arch.SCMP,

@@ -40,27 +40,25 @@ func decide(b *builder, spans []span) *node {
 	}
 	w := func(i, j int) float64 { return pre[j+1] - pre[i] }
 
+	// best[i*n+j] is the cheapest tree for spans i..j: its cost and its
+	// root (split after span m; -1: a jeq chain; -2: a leaf).
 	type choice struct {
 		cost  float64
-		split int // -1: chain, -2: leaf
-		leaf  *node
-		exc   []int
+		split int32
 	}
-	best := make([][]choice, n)
-	for i := range best {
-		best[i] = make([]choice, n)
-	}
+	best := make([]choice, n*n)
+	at := func(i, j int) *choice { return &best[i*n+j] }
 	for length := 1; length <= n; length++ {
 		for i := 0; i+length-1 < n; i++ {
 			j := i + length - 1
 			if i == j {
-				best[i][j] = choice{split: -2, leaf: spans[i].leaf}
+				*at(i, j) = choice{split: -2}
 				continue
 			}
 			c := choice{cost: -1}
 			lo, hi := i, j-1
 			if n > dpLimit && length > 2 {
-				lo, hi = best[i][j-1].split, best[i+1][j].split
+				lo, hi = int(at(i, j-1).split), int(at(i+1, j).split)
 				if lo < i {
 					lo = i
 				}
@@ -71,38 +69,37 @@ func decide(b *builder, spans []span) *node {
 					lo, hi = i, j-1
 				}
 			}
+			wij := w(i, j)
 			for m := lo; m <= hi; m++ {
-				cost := w(i, j) + best[i][m].cost + best[m+1][j].cost
+				cost := wij + at(i, m).cost + at(m+1, j).cost
 				if c.cost < 0 || cost < c.cost {
-					c = choice{cost: cost, split: m}
+					c = choice{cost: cost, split: int32(m)}
 				}
 			}
 			if length <= 2*maxChain+1 {
-				if leaf, exc, cost, ok := chain(spans[i : j+1]); ok && cost < c.cost {
-					for k := range exc {
-						exc[k] += i
-					}
-					c = choice{cost: cost, split: -1, leaf: leaf, exc: exc}
+				if cost, ok := chainCost(spans[i : j+1]); ok && cost < c.cost {
+					c = choice{cost: cost, split: -1}
 				}
 			}
-			best[i][j] = c
+			*at(i, j) = c
 		}
 	}
 	var build func(i, j int) *node
 	build = func(i, j int) *node {
-		c := best[i][j]
+		c := at(i, j)
 		switch c.split {
 		case -2:
-			return c.leaf
+			return spans[i].leaf
 		case -1:
-			nd := c.leaf
-			for k := len(c.exc) - 1; k >= 0; k-- {
-				s := spans[c.exc[k]]
+			nd, exc, _, _ := chain(spans[i : j+1])
+			for k := len(exc) - 1; k >= 0; k-- {
+				s := spans[i+exc[k]]
 				nd = b.jump(bpf.JMP|bpf.JEQ|bpf.K, s.lo, s.leaf, nd)
 			}
 			return nd
 		}
-		return b.jump(bpf.JMP|bpf.JGE|bpf.K, spans[c.split+1].lo, build(c.split+1, j), build(i, c.split))
+		m := int(c.split)
+		return b.jump(bpf.JMP|bpf.JGE|bpf.K, spans[m+1].lo, build(m+1, j), build(i, m))
 	}
 	return build(0, n-1)
 }
@@ -123,11 +120,16 @@ func chain(spans []span) (*node, []int, float64, bool) {
 		}
 	}
 	if dom == nil {
-		weights := map[*node]float64{}
+		var domW float64
 		for _, s := range spans {
-			weights[s.leaf] += s.weight
-			if dom == nil || weights[s.leaf] > weights[dom] {
-				dom = s.leaf
+			var w float64
+			for _, t := range spans {
+				if t.leaf == s.leaf {
+					w += t.weight
+				}
+			}
+			if dom == nil || w > domW {
+				dom, domW = s.leaf, w
 			}
 		}
 	}
@@ -149,6 +151,53 @@ func chain(spans []span) (*node, []int, float64, bool) {
 		cost += spans[e].weight * float64(k+1)
 	}
 	return dom, exc, cost, true
+}
+
+// chainCost is chain's cost without building the chain (the search calls
+// it for every short range).
+func chainCost(spans []span) (float64, bool) {
+	var dom *node
+	for _, s := range spans {
+		if s.hi != s.lo {
+			if dom != nil && dom != s.leaf {
+				return 0, false
+			}
+			dom = s.leaf
+		}
+	}
+	if dom == nil {
+		d, _, cost, ok := chain(spans)
+		_ = d
+		return cost, ok
+	}
+	var ws [maxChain]float64
+	n := 0
+	var domW float64
+	for _, s := range spans {
+		if s.leaf == dom {
+			domW += s.weight
+			continue
+		}
+		if n == maxChain {
+			return 0, false
+		}
+		// insertion, heaviest first
+		k := n
+		for k > 0 && ws[k-1] < s.weight {
+			ws[k] = ws[k-1]
+			k--
+		}
+		ws[k] = s.weight
+		n++
+	}
+	if n == 0 {
+		return 0, false
+	}
+	cost := domW * float64(n)
+	for k := 0; k < n; k++ {
+		cost += ws[k] * float64(k+1)
+	}
+	return cost, true
 }
 
 // mergeSpans joins neighbours with the same leaf.

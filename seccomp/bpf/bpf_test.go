@@ -3,6 +3,7 @@ package bpf
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -206,5 +207,31 @@ func TestDisasmLayout(t *testing.T) {
 		if got := ActionString(k); got != s {
 			t.Errorf("ActionString(%#x) = %s, want %s", k, got, s)
 		}
+	}
+}
+
+func TestProgramJSON(t *testing.T) {
+	b, err := json.Marshal(Program(talkProgram))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != '"' || len(b) > 100 {
+		t.Fatalf("not compact: %s", b)
+	}
+	var back Program
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	var old Program
+	if err := json.Unmarshal([]byte(`[{"op":32,"jt":0,"jf":0,"k":4},{"op":6,"k":2147418112}]`), &old); err != nil || len(old) != 2 || old[1].K != RetAllow {
+		t.Fatalf("array form: %v %+v", err, old)
+	}
+	for i := range talkProgram {
+		if back[i] != talkProgram[i] {
+			t.Fatalf("instruction %d differs", i)
+		}
+	}
+	if err := json.Unmarshal([]byte(`"AAAA"`), &back); err == nil {
+		t.Fatal("3 bytes decoded as a program")
 	}
 }
