@@ -8,7 +8,7 @@
 package libseccomp
 
 /*
-#cgo pkg-config: libseccomp
+#cgo LDFLAGS: -lseccomp
 #include <stdlib.h>
 #include <seccomp.h>
 */
