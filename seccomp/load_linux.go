@@ -2,10 +2,8 @@ package seccomp
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -147,32 +145,4 @@ func SendToListener(path string, fd int, st specs.ContainerProcessState) error {
 		return fmt.Errorf("seccomp: send listener fd to %s: short write", path)
 	}
 	return nil
-}
-
-// Mode reads the seccomp mode of a process from /proc/PID/status: 0
-// disabled, 1 strict, 2 filter.
-func Mode(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	var mode int
-	for _, line := range splitLines(string(b)) {
-		if n, _ := fmt.Sscanf(line, "Seccomp:\t%d", &mode); n == 1 {
-			return mode, nil
-		}
-	}
-	return 0, errors.New("no Seccomp line in /proc/" + fmt.Sprint(pid) + "/status")
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
 }

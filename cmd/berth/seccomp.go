@@ -44,6 +44,7 @@ Commands:
       --arch A              architecture to compile for (default: this machine's)
       --caps default|all|LIST  the container's capabilities (default: default)
       --kernel X.Y          kernel version for minKernel rules (default: running)
+      --oci                 print the OCI linux.seccomp the profile becomes instead
   dump PID|CONTAINER [-o FILE]   read a process's filter (PTRACE_SECCOMP_GET_FILTER)
       --index N             which filter, 0 = the last installed (default 0)
   disasm FILE|PID|CONTAINER list a filter like scmp_bpf_disasm, annotated
@@ -107,6 +108,7 @@ func runSeccomp(args []string) int {
 type seccompFlags struct {
 	arch, caps, kernel, out, profile string
 	index                            int
+	oci                              bool
 }
 
 func parseSeccompFlags(name string, args []string) (*seccompFlags, []string, error) {
@@ -120,6 +122,7 @@ func parseSeccompFlags(name string, args []string) (*seccompFlags, []string, err
 	fs.StringVar(&f.out, "output", "", "")
 	fs.StringVar(&f.profile, "profile", "", "")
 	fs.IntVar(&f.index, "index", 0, "")
+	fs.BoolVar(&f.oci, "oci", false, "")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return nil, nil, err
@@ -237,6 +240,14 @@ func seccompCompile(args []string) (int, error) {
 	cfg, err := loadProfile(pos[0], env)
 	if err != nil {
 		return 125, err
+	}
+	if f.oci {
+		b, err := json.MarshalIndent(cfg, "", "  ")
+		if err != nil {
+			return 125, err
+		}
+		fmt.Println(string(b))
+		return 0, nil
 	}
 	prog, err := seccomp.CompileFor(cfg, arch)
 	if err != nil {

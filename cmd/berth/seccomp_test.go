@@ -150,6 +150,9 @@ func TestSeccompCLIErrors(t *testing.T) {
 			t.Errorf("berth seccomp %v: exit %d, %q; want 125 and %q", c.args, code, out, c.want)
 		}
 	}
+	if out, code := berthSeccomp(t, "compile", "default", "--caps", "sys_admin", "--oci"); code != 0 || !strings.Contains(out, `"defaultAction": "SCMP_ACT_ERRNO"`) || !strings.Contains(out, `"mount"`) {
+		t.Errorf("compile --oci: %d %.300s", code, out)
+	}
 	if out, code := berthSeccomp(t, "try", "setns", "-1", "0"); code != 0 || !strings.Contains(out, "setns(-1, 0) = -1 EBADF") {
 		t.Errorf("try setns: %d %q", code, out)
 	}
