@@ -2,6 +2,8 @@ package registry
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -113,6 +115,16 @@ func TestPushPullRoundTrip(t *testing.T) {
 	// The layer was mounted from the repository it came from, not sent.
 	if !re.has("Mounted from berth-test/busybox") {
 		t.Errorf("push under a new name: %q", re.statuses())
+	}
+
+	// rmi of the pulled image's tag removes its digest name too, the image
+	// and its blobs, as dockerd does.
+	resp, err := third.Delete(byDigest, false, true)
+	if err != nil || len(resp) < 2 || resp[0].Untagged == "" || resp[1].Deleted != img3.ID.String() {
+		t.Errorf("rmi %s: %+v %v", byDigest, resp, err)
+	}
+	if blobs, _ := os.ReadDir(filepath.Join(third.Root(), "blobs", "sha256")); len(blobs) != 0 {
+		t.Errorf("%d blobs left after rmi", len(blobs))
 	}
 
 	// Unknown tags and repositories are "not found".
