@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -238,5 +239,22 @@ func TestStreamMatchesDockerdRecording(t *testing.T) {
 				t.Errorf("dockerd sent %s\nberth writes %s", line, got)
 			}
 		}
+	}
+}
+
+func TestHTTPStream(t *testing.T) {
+	rec := httptest.NewRecorder()
+	st := NewHTTPStream(rec)
+	if st.Started() {
+		t.Fatal("started before any message")
+	}
+	st.Send(ProgressMessage{Status: "Pulling from library/busybox", ID: "latest"})
+	st.Send(ErrorMessage(errors.New("boom")))
+	if !st.Started() || rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" || !rec.Flushed {
+		t.Errorf("status %d, headers %v, flushed %v", rec.Code, rec.Header(), rec.Flushed)
+	}
+	want := "{\"status\":\"Pulling from library/busybox\",\"id\":\"latest\"}\r\n{\"errorDetail\":{\"message\":\"boom\"},\"error\":\"boom\"}\r\n"
+	if rec.Body.String() != want {
+		t.Errorf("body %q", rec.Body.String())
 	}
 }
