@@ -163,7 +163,7 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusCreated)
 		return nil
 	case strings.HasSuffix(p, "/push"):
-		return fmt.Errorf("push is not supported yet: registry support comes with a later berth release")
+		return s.imagePush(w, r, strings.TrimSuffix(p, "/push"))
 	}
 	return errdefs.NotFoundf("page not found")
 }
@@ -233,7 +233,7 @@ func (j *jsonStream) send(v any) {
 	flush(j.w)
 }
 
-// imageCreate is import (fromSrc=-) and pull (fromImage, not yet).
+// imageCreate is import (fromSrc=-) and pull (fromImage, api/registry.go).
 func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if src := q.Get("fromSrc"); src != "" {
@@ -254,15 +254,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if from := q.Get("fromImage"); from != "" {
-		ref := from
-		if tag := q.Get("tag"); tag != "" {
-			if strings.HasPrefix(tag, "sha256:") {
-				ref += "@" + tag
-			} else {
-				ref += ":" + tag
-			}
-		}
-		return fmt.Errorf("pulling %s: pull is not supported yet (berth has no registry client yet): use docker load or docker import", ref)
+		return s.imagePull(w, r, from, q.Get("tag"))
 	}
 	return errdefs.InvalidParameterf("fromSrc or fromImage is required")
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"golang.org/x/sys/unix"
@@ -125,10 +124,8 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		CgroupVersion: cgv, NEventsListener: s.Engine.Events.Listeners(), KernelVersion: kernelVersion(),
 		OperatingSystem: osName, OSVersion: osVer, OSType: "linux", Architecture: arch,
 		IndexServerAddress: "https://index.docker.io/v1/",
-		RegistryConfig: &registry.ServiceConfig{InsecureRegistryCIDRs: []*registry.NetIPNet{},
-			IndexConfigs: map[string]*registry.IndexInfo{"docker.io": {Name: "docker.io", Mirrors: []string{}, Secure: true, Official: true}},
-			Mirrors:      []string{}},
-		NCPU: runtime.NumCPU(), MemTotal: memTotal(), DockerRootDir: cfg.DataRoot, Name: host,
+		RegistryConfig:     registryInfo(&cfg.Config),
+		NCPU:               runtime.NumCPU(), MemTotal: memTotal(), DockerRootDir: cfg.DataRoot, Name: host,
 		Labels: []string{}, ServerVersion: s.Version,
 		Runtimes:       map[string]system.RuntimeWithStatus{"berth-runtime": {Runtime: system.Runtime{Path: s.Engine.RuntimePath()}}},
 		DefaultRuntime: "berth-runtime", Swarm: swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},

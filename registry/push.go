@@ -63,7 +63,7 @@ func Push(ctx context.Context, store *image.Store, ref string, opts PushOptions,
 	img, err := store.Get(named.String())
 	if err != nil {
 		if errors.Is(err, image.ErrNotFound) {
-			return nil, fmt.Errorf("An image does not exist locally with the tag: %s: %w", reference.FamiliarName(named), image.ErrNotFound)
+			return nil, &regError{msg: "An image does not exist locally with the tag: " + reference.FamiliarName(named), kind: image.ErrNotFound, err: err}
 		}
 		return nil, err
 	}

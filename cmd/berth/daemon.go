@@ -42,6 +42,8 @@ func runDaemon(args []string) int {
 	logLevel := fs.StringP("log-level", "l", "", "Logging level (debug, info, warn, error, fatal)")
 	liveRestore := fs.Bool("live-restore", true, "Keep containers running when the daemon stops")
 	debug := fs.BoolP("debug", "D", false, "Enable debug mode")
+	insecure := fs.StringArray("insecure-registry", nil, "Registry (host[:port] or CIDR) reached without TLS verification")
+	mirrors := fs.StringArray("registry-mirror", nil, "Preferred Docker Hub mirror (URL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -75,6 +77,8 @@ func runDaemon(args []string) int {
 	if *debug {
 		cfg.Debug = true
 	}
+	cfg.Insecure = append(cfg.Insecure, *insecure...)
+	cfg.Mirrors = append(cfg.Mirrors, *mirrors...)
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "berth daemon:", err)
 		return 1

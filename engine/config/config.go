@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/docker/go-units"
+
+	"github.com/berth-dev/berth/registry"
 )
 
 // Defaults of a daemon run as root.
@@ -45,11 +47,15 @@ type Config struct {
 	// Runtime is the OCI runtime binary; empty means berth-runtime beside
 	// the berth binary.
 	Runtime string `json:"runtime,omitempty"`
+	// registry.Config holds insecure-registries, registry-mirrors and
+	// max-concurrent-downloads/-uploads (its fields are daemon.json keys).
+	registry.Config
 }
 
 // known lists the accepted keys, for the "did you mean" hint.
 var known = []string{"userns-remap", "seccomp-profile", "default-ulimits", "data-root",
-	"exec-root", "group", "live-restore", "log-level", "hosts", "debug", "runtime"}
+	"exec-root", "group", "live-restore", "log-level", "hosts", "debug", "runtime",
+	"insecure-registries", "registry-mirrors", "max-concurrent-downloads", "max-concurrent-uploads"}
 
 // Load reads a daemon.json. A missing file at the default path is not an
 // error (dockerd starts without one); a missing file named explicitly is.
@@ -147,6 +153,9 @@ func distance(a, b string) int {
 
 // Validate checks values that JSON types alone do not.
 func (c *Config) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error", "fatal":
 	default:

@@ -1,0 +1,156 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/image"
+	"github.com/berth-dev/berth/internal/busybox"
+	"github.com/berth-dev/berth/internal/testregistry"
+	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/berth-dev/berth/registry"
+)
+
+// startDaemon runs `berth daemon` on a private socket and data root and
+// stops it (by its PID) when the test ends. It returns the docker -H value.
+func startDaemon(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "berth.sock")
+	log, err := os.Create(filepath.Join(dir, "daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testutil.BerthBinary(t), "daemon", "--data-root", filepath.Join(dir, "data"),
+		"--exec-root", filepath.Join(dir, "exec"), "-H", "unix://"+sock)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		log.Close()
+	})
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	for range 200 {
+		if resp, err := client.Get("http://berth/_ping"); err == nil {
+			resp.Body.Close()
+			return "unix://" + sock
+		}
+		select {
+		case <-done:
+			out, _ := os.ReadFile(log.Name())
+			t.Fatalf("berth daemon exited: %s", out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	out, _ := os.ReadFile(log.Name())
+	t.Fatalf("berth daemon did not answer on %s: %s", sock, out)
+	return ""
+}
+
+// The talk's first step against a local registry, through the real docker
+// CLI and berth's daemon: pull (progress drawn by the CLI), run, push
+// under a new name with the same digest, run's automatic pull, and the
+// errors dockerd gives.
+func TestDockerCLIPullRunPush(t *testing.T) {
+	testutil.RequiresRoot(t)
+	dockerCLI, err := exec.LookPath("docker")
+	if err != nil {
+		t.Fatal("no docker CLI (make deps installs docker.io)")
+	}
+	reg := testregistry.StartT(t, testregistry.Options{})
+
+	// The registry gets busybox (built from busybox-static) from a store
+	// of the test's own.
+	src, err := image.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tb bytes.Buffer
+	if err := busybox.WriteTar(&tb); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, name := range []string{"busybox:v1", "other:v1"} {
+		if _, err := src.Import(bytes.NewReader(tb.Bytes()), reg.Host+"/berth-test/"+name, []string{`CMD ["sh"]`}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pushed, err := registry.Push(ctx, src, reg.Host+"/berth-test/busybox:v1", registry.PushOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Push(ctx, src, reg.Host+"/berth-test/other:v1", registry.PushOptions{}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	host := startDaemon(t)
+	docker := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, dockerCLI, append([]string{"-H", host}, args...)...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	ref := reg.Host + "/berth-test/busybox:v1"
+	out, err := docker("pull", ref)
+	if err != nil {
+		t.Fatalf("docker pull: %v\n%s", err, out)
+	}
+	for _, want := range []string{"v1: Pulling from berth-test/busybox", ": Pull complete", "Digest: " + pushed.Digest.String(),
+		"Status: Downloaded newer image for " + ref, "\n" + ref + "\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docker pull output lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := docker("run", "--rm", ref, "echo", "hello from the registry"); err != nil || out != "hello from the registry\n" {
+		t.Errorf("docker run: %v %q", err, out)
+	}
+	if out, err := docker("pull", ref); err != nil || !strings.Contains(out, "Status: Image is up to date for "+ref) {
+		t.Errorf("second pull: %v\n%s", err, out)
+	}
+
+	again := reg.Host + "/berth-test/again:v2"
+	if out, err := docker("tag", ref, again); err != nil {
+		t.Fatalf("docker tag: %v %s", err, out)
+	}
+	out, err = docker("push", again)
+	if err != nil || !strings.Contains(out, "v2: digest: "+pushed.Digest.String()) || !strings.Contains(out, "Mounted from berth-test/busybox") {
+		t.Errorf("docker push under a new name (want digest %s):\n%v %s", pushed.Digest, err, out)
+	}
+
+	// run pulls what it does not have.
+	out, err = docker("run", "--rm", reg.Host+"/berth-test/other:v1", "sh", "-c", "echo $((6*7))")
+	if err != nil || !strings.Contains(out, "Unable to find image") || !strings.HasSuffix(out, "\n42\n") {
+		t.Errorf("docker run of an image not pulled yet: %v\n%s", err, out)
+	}
+
+	out, err = docker("pull", reg.Host+"/berth-test/nope:v1")
+	if err == nil || !strings.Contains(out, "Error response from daemon: manifest for "+reg.Host+"/berth-test/nope:v1 not found: manifest unknown: manifest unknown") {
+		t.Errorf("pull of a missing tag: %v\n%s", err, out)
+	}
+	out, err = docker("pull", "--platform", "linux/s390x", ref)
+	if err == nil || !strings.Contains(out, "does not match the specified platform: wanted linux/s390x") {
+		t.Errorf("pull for another platform: %v\n%s", err, out)
+	}
+}
