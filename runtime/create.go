@@ -80,9 +80,12 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	if err := Validate(spec); err != nil {
 		return nil, err
 	}
-	seccompProg, err := seccompglue.Compile(spec.Linux.Seccomp)
+	seccompProg, warnings, err := seccompglue.Compile(spec.Linux.Seccomp)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "berth-runtime: warning: linux.seccomp: %s\n", w)
 	}
 	unlock, err := r.lock(id)
 	if err != nil {

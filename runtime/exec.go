@@ -70,9 +70,12 @@ func (r *Runtime) Exec(id string, o ExecOptions) (*Process, error) {
 	spec := *st.Config
 	spec.Process = o.Process
 	spec.Hooks = nil
-	seccompProg, err := seccompglue.Compile(spec.Linux.Seccomp)
+	seccompProg, warnings, err := seccompglue.Compile(spec.Linux.Seccomp)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "berth-runtime: warning: linux.seccomp: %s\n", w)
 	}
 	cg, err := r.newCgroup(id, st.Config)
 	if err != nil {

@@ -12,16 +12,19 @@ import (
 )
 
 // Compile validates and compiles cfg; the result travels to the init
-// stage as JSON. A nil cfg compiles to nil (no filter).
-func Compile(cfg *specs.LinuxSeccomp) (json.RawMessage, error) {
+// stage as JSON. A nil cfg compiles to nil (no filter). Warnings are what
+// the compiler did that the user should hear of (unknown syscall names
+// skipped, as runc does).
+func Compile(cfg *specs.LinuxSeccomp) (prog json.RawMessage, warnings []string, err error) {
 	if cfg == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	p, err := seccomp.Compile(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("linux.seccomp: %w", err)
+		return nil, nil, fmt.Errorf("linux.seccomp: %w", err)
 	}
-	return json.Marshal(p)
+	prog, err = json.Marshal(p)
+	return prog, p.Warnings, err
 }
 
 // Load installs a compiled filter on the calling thread and returns the
