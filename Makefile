@@ -39,6 +39,16 @@ test: deps build vet
 	BERTH_BIN=$(CURDIR)/bin/berth $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	# seccomp: differential tests against libseccomp (test-only cgo)
 	CGO_ENABLED=1 $(GO) test -count=1 -tags libseccomp -run Libseccomp ./seccomp/...
+	$(MAKE) test-oci
+
+# The OCI runtime validation suite (runtime-tools, fetched and built into
+# build/ at test time), run against runc, crun and berth side by side;
+# fails if berth fails a file runc or crun passes. See test/oci.
+OCI_SUITE ?= $(CURDIR)/build/oci-runtime-tools
+.PHONY: test-oci
+test-oci: build
+	$(GO) run ./test/oci -suite $(OCI_SUITE) -require berth \
+		-runtime runc=runc -runtime crun=crun,hide-cgroup2 -runtime berth=$(CURDIR)/bin/berth-runtime
 
 # The talk's first command, on a fresh machine.
 demo: deps build
