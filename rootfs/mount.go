@@ -33,6 +33,12 @@ type Setup struct {
 	// NewUserNS: devices cannot be created with mknod, they are bind
 	// mounted from the host instead.
 	NewUserNS bool
+	// SharedMountNS: the container has no mount namespace of its own
+	// (runc allows it; runtime-tools' linux_ns_itype asks for it). The
+	// runtime has already bound the rootfs onto itself, private, so every
+	// mount lands under that one mount and leaves with it; the root's
+	// propagation is not touched, and Pivot chroots.
+	SharedMountNS bool
 }
 
 // Root is the container's root filesystem while init prepares it.
@@ -40,34 +46,23 @@ type Root struct {
 	path    string
 	handle  *os.File // O_PATH of the rootfs, every lookup starts here
 	devNull *os.File // a detached clone of the host's /dev/null, for masking
+	shared  bool     // no mount namespace of its own: chroot, never pivot
 }
 
 // Prepare makes the rootfs a private mount point, performs every spec
 // mount inside it and populates /dev. It must run in the container's own
 // mount namespace.
 func Prepare(s *Setup) (*Root, error) {
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if s.Spec.Linux != nil && s.Spec.Linux.RootfsPropagation != "" {
-		p, ok := propagationOpts[s.Spec.Linux.RootfsPropagation]
-		if !ok {
-			return nil, fmt.Errorf("rootfsPropagation %q is not a propagation mode", s.Spec.Linux.RootfsPropagation)
+	if !s.SharedMountNS {
+		if err := privateRoot(s); err != nil {
+			return nil, err
 		}
-		prop = p
-	}
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
-		return nil, fmt.Errorf("make / %s: %w", propName(prop), err)
-	}
-	if err := makeParentPrivate(s.Rootfs); err != nil {
-		return nil, err
-	}
-	if err := unix.Mount(s.Rootfs, s.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return nil, fmt.Errorf("bind rootfs %s onto itself: %w", s.Rootfs, err)
 	}
 	h, err := os.OpenFile(s.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open rootfs: %w", err)
 	}
-	r := &Root{path: s.Rootfs, handle: h}
+	r := &Root{path: s.Rootfs, handle: h, shared: s.SharedMountNS}
 	if fd, err := unix.OpenTree(unix.AT_FDCWD, "/dev/null", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC); err == nil {
 		r.devNull = os.NewFile(uintptr(fd), "/dev/null (clone)")
 	}
@@ -87,6 +82,57 @@ func Prepare(s *Setup) (*Root, error) {
 		}
 	}
 	return r, nil
+}
+
+// privateRoot sets the propagation of the container's own mount
+// namespace and binds the rootfs onto itself, so it is a mount point
+// pivot_root accepts.
+func privateRoot(s *Setup) error {
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if s.Spec.Linux != nil && s.Spec.Linux.RootfsPropagation != "" {
+		p, ok := propagationOpts[s.Spec.Linux.RootfsPropagation]
+		if !ok {
+			return fmt.Errorf("rootfsPropagation %q is not a propagation mode", s.Spec.Linux.RootfsPropagation)
+		}
+		// An unbindable root could not be bound onto itself below; it is
+		// made unbindable by Finish, after pivot_root.
+		if p&unix.MS_UNBINDABLE == 0 {
+			prop = p
+		}
+	}
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return fmt.Errorf("make / %s: %w", propName(prop), err)
+	}
+	if err := makeParentPrivate(s.Rootfs); err != nil {
+		return err
+	}
+	if err := unix.Mount(s.Rootfs, s.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind rootfs %s onto itself: %w", s.Rootfs, err)
+	}
+	return nil
+}
+
+// BindPrivate binds a rootfs onto itself and makes the new mount tree
+// private, for a container that shares the runtime's mount namespace:
+// the container's mounts then stay under it and do not propagate, and
+// unmounting it (Unbind) removes them all.
+func BindPrivate(rootfs string) error {
+	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind rootfs %s onto itself: %w", rootfs, err)
+	}
+	if err := unix.Mount("", rootfs, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		unix.Unmount(rootfs, unix.MNT_DETACH)
+		return fmt.Errorf("make rootfs %s private: %w", rootfs, err)
+	}
+	return nil
+}
+
+// Unbind removes what BindPrivate mounted, with everything below it.
+func Unbind(rootfs string) error {
+	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount rootfs %s: %w", rootfs, err)
+	}
+	return nil
 }
 
 func propName(p uintptr) string {

@@ -25,7 +25,13 @@ func (r *Root) Pivot(noPivot bool) error {
 	if err := unix.Chdir(r.path); err != nil {
 		return fmt.Errorf("chdir to rootfs: %w", err)
 	}
-	if noPivot {
+	if r.shared {
+		// pivot_root or a move over / would change the root of every
+		// process in the namespace: only this process changes its root.
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot: %w", err)
+		}
+	} else if noPivot {
 		if err := unix.Mount(r.path, "/", "", unix.MS_MOVE, ""); err != nil {
 			return fmt.Errorf("move rootfs to /: %w", err)
 		}

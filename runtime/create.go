@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/hooks"
 	"github.com/berth-dev/berth/internal/seccompglue"
 	"github.com/berth-dev/berth/ns"
+	"github.com/berth-dev/berth/rootfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -140,6 +141,16 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 			cfg.Join = append(cfg.Join, bootstrap.JoinNS{Type: n.Type, Path: n.Path})
 		}
 	}
+	rootfsBound := false
+	if _, ok := ns.Has(spec.Linux, specs.MountNamespace); !ok {
+		// No mount namespace of its own, as runc allows: the container's
+		// mounts go under one private bind of the rootfs, removed on delete.
+		if err := rootfs.BindPrivate(spec.Root.Path); err != nil {
+			return nil, err
+		}
+		cleanups = append(cleanups, func() { rootfs.Unbind(spec.Root.Path) })
+		cfg.SharedMountNS, rootfsBound = true, true
+	}
 
 	parentSock, childSock, err := socketPair()
 	if err != nil {
@@ -235,6 +246,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 			Annotations: spec.Annotations,
 		},
 		Rootfs: spec.Root.Path, Created: time.Now().UTC(), Owner: "", InitStart: start, Config: spec,
+		RootfsBound: rootfsBound,
 	}
 	if cg != nil {
 		st.CgroupPaths = cg.Paths()
@@ -273,10 +285,12 @@ func (r *Runtime) converse(conn *bootstrap.Conn, st *State) error {
 		case bootstrap.MsgHooks:
 			var herr error
 			if h := st.Config.Hooks; h != nil {
-				state := ociStateJSON(st, specs.StateCreating)
-				herr = hooks.Run("prestart", h.Prestart, state)
+				// The deprecated prestart hooks see "created", as with
+				// crun and runtime-tools' hooks_stdin; createRuntime
+				// hooks run during create, so "creating".
+				herr = hooks.Run("prestart", h.Prestart, ociStateJSON(st, specs.StateCreated))
 				if herr == nil {
-					herr = hooks.Run("createRuntime", h.CreateRuntime, state)
+					herr = hooks.Run("createRuntime", h.CreateRuntime, ociStateJSON(st, specs.StateCreating))
 				}
 			}
 			reply := bootstrap.Msg{Type: bootstrap.MsgOK}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/hooks"
+	"github.com/berth-dev/berth/rootfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -51,11 +52,22 @@ func (r *Runtime) Start(id string) error {
 		return err
 	}
 	if h := st.Config.Hooks; h != nil && len(h.Poststart) > 0 {
-		if err := hooks.Run("poststart", h.Poststart, ociStateJSON(st, specs.StateRunning)); err != nil {
-			return err
+		// A failing poststart hook is a warning; the rest run and the
+		// container goes on (runtime-spec, config.md "Poststart").
+		for _, err := range hooks.RunAll("poststart", h.Poststart, ociStateJSON(st, specs.StateRunning)) {
+			r.warn(err)
 		}
 	}
 	return nil
+}
+
+// warn reports a problem that does not fail the operation.
+func (r *Runtime) warn(err error) {
+	if r.Warn != nil {
+		r.Warn(err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "warning: %v\n", err)
 }
 
 // openFifo reads the exec fifo, which releases the init blocked writing
@@ -296,13 +308,19 @@ func (r *Runtime) destroy(st *State) error {
 			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 		}
 	}
+	if st.RootfsBound {
+		if err := rootfs.Unbind(st.Rootfs); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := os.RemoveAll(r.dir(st.ID)); err != nil {
 		errs = append(errs, err)
 	}
 	if h := st.Config.Hooks; h != nil && len(h.Poststop) > 0 {
-		// Poststop failures are reported but do not undo the deletion.
-		if err := hooks.Run("poststop", h.Poststop, ociStateJSON(st, specs.StateStopped)); err != nil {
-			errs = append(errs, err)
+		// A failing poststop hook is a warning; the rest run and the
+		// deletion stands (runtime-spec, config.md "Poststop").
+		for _, err := range hooks.RunAll("poststop", h.Poststop, ociStateJSON(st, specs.StateStopped)) {
+			r.warn(err)
 		}
 	}
 	return errors.Join(errs...)

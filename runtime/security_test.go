@@ -121,7 +121,7 @@ func TestBadConfigsLeaveNothingBehind(t *testing.T) {
 		}, "no user namespace"},
 		"relative cwd":       {func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "absolute"},
 		"missing rootfs":     {func(s *specs.Spec) { s.Root.Path = "/nonexistent-rootfs" }, "rootfs"},
-		"no mount namespace": {func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:2] }, "mount namespace"},
+		"hostname without uts": {func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:2] }, "UTS namespace"},
 		"soft above hard": {func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 5}}
 		}, "soft limit"},

@@ -30,6 +30,9 @@ const DefaultRoot = "/run/berth/runtime"
 type Runtime struct {
 	Root          string
 	SystemdCgroup bool
+	// Warn receives problems that do not fail an operation (a failing
+	// poststart or poststop hook); nil prints them on stderr.
+	Warn func(error)
 }
 
 // New returns a runtime keeping state under root ("" → DefaultRoot).
@@ -53,6 +56,10 @@ type State struct {
 	Config    *specs.Spec `json:"config"`
 	// Cgroup paths by controller, as created.
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// RootfsBound: the container shares the runtime's mount namespace
+	// and the rootfs was bound privately onto itself (rootfs.BindPrivate);
+	// delete unmounts it, with every container mount below it.
+	RootfsBound bool `json:"rootfsBound,omitempty"`
 	// Started records that `start` released the process (status can no
 	// longer be "created").
 	Started bool `json:"started,omitempty"`

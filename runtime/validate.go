@@ -90,8 +90,10 @@ func Validate(spec *specs.Spec) error {
 	if l.IntelRdt != nil {
 		return errors.New("linux.intelRdt: Intel RDT is not supported on this host")
 	}
-	if l.MountLabel != "" || spec.Process.SelinuxLabel != "" {
-		return errors.New("SELinux labels are set but SELinux is not supported by berth")
+	if (l.MountLabel != "" || spec.Process.SelinuxLabel != "") && selinuxEnabled() {
+		// Without SELinux on the host a label means nothing and is
+		// ignored, as crun does; with it, berth cannot apply one yet.
+		return errors.New("SELinux labels are set and SELinux is enabled on this host, but berth cannot apply SELinux labels")
 	}
 	if spec.Process.ApparmorProfile != "" {
 		if _, err := os.Stat("/sys/kernel/security/apparmor"); err != nil {
@@ -175,9 +177,6 @@ func validateNamespaces(spec *specs.Spec) error {
 			}
 		}
 	}
-	if !seen[specs.MountNamespace] {
-		return errors.New("linux.namespaces: a mount namespace is required (berth never builds a rootfs in the host's mount namespace)")
-	}
 	_, userns := ns.Has(spec.Linux, specs.UserNamespace)
 	if userns {
 		if len(spec.Linux.UIDMappings) == 0 || len(spec.Linux.GIDMappings) == 0 {
@@ -195,8 +194,10 @@ func validateNamespaces(spec *specs.Spec) error {
 		return err
 	}
 	if spec.Hostname != "" || spec.Domainname != "" {
-		if p, ok := ns.Has(spec.Linux, specs.UTSNamespace); !ok || p != "" {
-			return errors.New("hostname/domainname need a new UTS namespace")
+		// A joined UTS namespace gets the name too, as with runc: the
+		// spec's author chose to share it.
+		if _, ok := ns.Has(spec.Linux, specs.UTSNamespace); !ok {
+			return errors.New("hostname/domainname need a UTS namespace of the container's own (add one to linux.namespaces)")
 		}
 	}
 	return nil
@@ -261,4 +262,11 @@ func validateSysctls(spec *specs.Spec) error {
 		}
 	}
 	return nil
+}
+
+// selinuxEnabled reports whether the kernel has SELinux enabled (its
+// filesystem is mounted where libselinux looks for it).
+func selinuxEnabled() bool {
+	_, err := os.Stat("/sys/fs/selinux/enforce")
+	return err == nil
 }

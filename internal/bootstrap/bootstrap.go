@@ -59,6 +59,9 @@ type Config struct {
 	// NewUserNS tells init whether it lives in a user namespace of its own
 	// (mknod is then impossible and devices are bind-mounted).
 	NewUserNS bool `json:"newUserNs,omitempty"`
+	// SharedMountNS: the container has no mount namespace of its own;
+	// the runtime has bound the rootfs privately (rootfs.BindPrivate).
+	SharedMountNS bool `json:"sharedMountNs,omitempty"`
 	// UnshareCgroupNS asks the init to make its cgroup namespace once it
 	// is in its cgroup (a clone would root it at the runtime's cgroup).
 	UnshareCgroupNS bool `json:"unshareCgroupNs,omitempty"`

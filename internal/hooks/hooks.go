@@ -25,6 +25,19 @@ func Run(kind string, list []specs.Hook, state []byte) error {
 	return nil
 }
 
+// RunAll executes every hook in order, whatever the others do, and
+// returns the failures (poststart and poststop hooks: a failure is a
+// warning and the remaining hooks still run).
+func RunAll(kind string, list []specs.Hook, state []byte) []error {
+	var errs []error
+	for i, h := range list {
+		if err := runOne(h, state); err != nil {
+			errs = append(errs, fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err))
+		}
+	}
+	return errs
+}
+
 func runOne(h specs.Hook, state []byte) error {
 	ctx := context.Background()
 	if h.Timeout != nil {

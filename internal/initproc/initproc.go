@@ -83,6 +83,7 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 		var err error
 		root, err = rootfs.Prepare(&rootfs.Setup{
 			Rootfs: cfg.Rootfs, Spec: spec, CgroupMounts: cfg.CgroupMounts, NewUserNS: cfg.NewUserNS,
+			SharedMountNS: cfg.SharedMountNS,
 		})
 		if err != nil {
 			return err
@@ -129,6 +130,9 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 		}
 	}
 	_ = console
+	if err := procsetup.CheckGrantable(proc.Capabilities); err != nil {
+		return err
+	}
 	if err := procsetup.SetRlimits(proc.Rlimits); err != nil {
 		return err
 	}
@@ -166,6 +170,12 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
+	}
+	// Every descriptor but stdio and the preserved ones is closed by
+	// execve. Marked now, before any seccomp filter is loaded: an old
+	// profile may not know close_range.
+	if err := markCloseOnExec(3 + cfg.PreserveFDs); err != nil {
+		return err
 	}
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
 	// process is about to lose: load it first. With it, load it as late as
@@ -207,10 +217,6 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 	if proc.User.Umask != nil {
 		unix.Umask(int(*proc.User.Umask))
 	}
-	// Every descriptor but stdio and the preserved ones is closed by execve.
-	if err := unix.CloseRange(uint(3+cfg.PreserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("mark descriptors close-on-exec: %w", err)
-	}
 	conn.Close()
 	err = unix.Exec(path, proc.Args, proc.Env)
 	code := 126
@@ -219,6 +225,29 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 	}
 	fmt.Fprintf(os.Stderr, "berth: exec %s: %v\n", path, err)
 	os.Exit(code)
+	return nil
+}
+
+// markCloseOnExec sets FD_CLOEXEC on every descriptor from first up,
+// with close_range(2) where the kernel has it, else one by one.
+func markCloseOnExec(first int) error {
+	err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	entries, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
+		return fmt.Errorf("mark descriptors close-on-exec: %w (and %v)", err, rerr)
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < first {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && err != unix.EBADF {
+			return fmt.Errorf("mark descriptor %d close-on-exec: %w", fd, err)
+		}
+	}
 	return nil
 }
 

@@ -191,6 +191,31 @@ func CapSets(c *specs.LinuxCapabilities) (caps.Sets, error) {
 	return s, nil
 }
 
+// CheckGrantable fails when the process asks for a capability that the
+// calling process (the init stage, still privileged) does not hold
+// itself: it could never be granted, and saying so at create time is
+// clearer than a failed capset at start. (This host, for one, has no
+// CAP_SYS_RESOURCE.) The bounding set only removes, so it is not checked.
+func CheckGrantable(c *specs.LinuxCapabilities) error {
+	if c == nil {
+		return nil
+	}
+	sets, err := CapSets(c)
+	if err != nil {
+		return err
+	}
+	cur, err := caps.Current()
+	if err != nil {
+		return err
+	}
+	want := sets.Permitted | sets.Effective | sets.Inheritable | sets.Ambient
+	if missing := want &^ cur.Permitted; missing != 0 {
+		return fmt.Errorf("capabilities %s are asked for but the runtime does not hold them on this host, so they cannot be granted",
+			strings.ToLower(strings.Join(missing.Names(), ",")))
+	}
+	return nil
+}
+
 // SetUser switches to the process's user and groups keeping the
 // permitted capabilities, then installs the capability sets. Bounding set
 // first (it needs CAP_SETPCAP, which may be about to go), ambient last.

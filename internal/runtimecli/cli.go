@@ -96,13 +96,20 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 func (g *globals) runtime() *runtime.Runtime {
 	r := runtime.New(g.root)
 	r.SystemdCgroup = g.systemdCgroup
+	r.Warn = func(err error) { g.logAt("warning", err) }
 	return r
 }
 
 // logError reports err on stderr and, with --log, in the log file in the
 // requested format: containerd reads the last error from a json log.
-func (g *globals) logError(err error) {
-	fmt.Fprintf(os.Stderr, "berth-runtime: %v\n", err)
+func (g *globals) logError(err error) { g.logAt("error", err) }
+
+func (g *globals) logAt(level string, err error) {
+	if level == "error" {
+		fmt.Fprintf(os.Stderr, "berth-runtime: %v\n", err)
+	} else {
+		fmt.Fprintf(os.Stderr, "berth-runtime: %s: %v\n", level, err)
+	}
 	if g.log == "" {
 		return
 	}
@@ -113,11 +120,11 @@ func (g *globals) logError(err error) {
 	defer f.Close()
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	if g.logFormat == "json" {
-		b, _ := json.Marshal(map[string]string{"level": "error", "msg": err.Error(), "time": now})
+		b, _ := json.Marshal(map[string]string{"level": level, "msg": err.Error(), "time": now})
 		fmt.Fprintf(f, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(f, "time=%q level=error msg=%q\n", now, err.Error())
+	fmt.Fprintf(f, "time=%q level=%s msg=%q\n", now, level, err.Error())
 }
 
 func usage(w io.Writer) {
