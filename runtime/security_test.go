@@ -119,8 +119,8 @@ func TestBadConfigsLeaveNothingBehind(t *testing.T) {
 		"mappings without userns": {func(s *specs.Spec) {
 			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}
 		}, "no user namespace"},
-		"relative cwd":       {func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "absolute"},
-		"missing rootfs":     {func(s *specs.Spec) { s.Root.Path = "/nonexistent-rootfs" }, "rootfs"},
+		"relative cwd":         {func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "absolute"},
+		"missing rootfs":       {func(s *specs.Spec) { s.Root.Path = "/nonexistent-rootfs" }, "rootfs"},
 		"hostname without uts": {func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:2] }, "UTS namespace"},
 		"soft above hard": {func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 5}}
