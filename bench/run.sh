@@ -9,4 +9,4 @@ export PATH="/usr/local/go/bin:$PATH"
 # seccomp: program length, instructions executed per syscall and compile time, berth vs libseccomp (test-only cgo).
 (cd .. && CGO_ENABLED=1 go run -tags libseccomp ./seccomp/internal/seccompbench -rounds 7)
 # registry: pull + unpack of a 66 MB image from a loopback registry, berth vs dockerd 20.10.
-(cd .. && go run ./bench/pull -rounds 5)
+(cd .. && go run ./bench/pull -rounds 5 -berth bin/berth)

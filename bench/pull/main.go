@@ -11,9 +11,9 @@
 // one of those layers. It starts its own dockerd (own --data-root,
 // --exec-root, --pidfile and unix socket, --bridge=none
 // --iptables=false, --insecure-registry for the registry) and stops it by
-// PID. dockerd is timed as `docker pull` after `docker rmi`; berth as a
-// fresh process that pulls into a store the previous round emptied
-// (`berth pull`'s work without the daemon round trip). Everything lives
+// PID, and `berth daemon` likewise. Both are timed as the same docker CLI's
+// `docker pull` after `docker rmi` (the `child-pull` mode times the pull
+// library alone, for profiling with BERTH_BENCH_CPUPROFILE). Everything lives
 // in one temporary directory (below -dir, /var/lib), removed at the end.
 package main
 
@@ -60,6 +60,7 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds (medians are reported)")
 	dockerCLI := flag.String("docker", "docker", "the docker CLI")
 	dockerd := flag.String("dockerd", "dockerd", "dockerd (20.10 from Debian's docker.io)")
+	berthBin := flag.String("berth", "bin/berth", "the berth binary (make build)")
 	base := flag.String("dir", "/var/lib", "where the registry, dockerd and berth keep their data (a temporary directory below it)")
 	serve := flag.Bool("serve", false, "only start the registry with the images, print their names and wait for a signal (for profiling)")
 	flag.Parse()
@@ -102,25 +103,26 @@ func main() {
 			return err
 		}
 		cleanups = append(cleanups, d.stop)
-		self, err := os.Executable()
+		b, err := startBerthd(dir, *berthBin, *dockerCLI)
 		if err != nil {
 			return err
 		}
+		cleanups = append(cleanups, b.stop)
 		fmt.Printf("image %s: 5 layers, %.1f MB in the registry; second image shares all but one 16 MiB layer\n", big, float64(size)/1e6)
 		var bFull, dFull, bShared, dShared []time.Duration
 		for r := 0; r < *rounds; r++ {
-			root := filepath.Join(dir, fmt.Sprintf("berth-%d", r))
 			berthRound := func() error {
-				t, err := timeCmd(self, "child-pull", root, big)
+				b.cli("rmi", "-f", big, big2)
+				t, err := timeCmd(*dockerCLI, "-H", b.host, "pull", "-q", big)
 				if err != nil {
 					return err
 				}
-				t2, err := timeCmd(self, "child-pull", root, big2)
+				t2, err := timeCmd(*dockerCLI, "-H", b.host, "pull", "-q", big2)
 				if err != nil {
 					return err
 				}
 				bFull, bShared = append(bFull, t), append(bShared, t2)
-				return os.RemoveAll(root)
+				return nil
 			}
 			dockerRound := func() error {
 				d.cli("rmi", "-f", big, big2)
@@ -149,7 +151,7 @@ func main() {
 				dFull[r].Round(time.Millisecond), dShared[r].Round(time.Millisecond))
 		}
 		bm, dm, bs, ds := median(bFull), median(dFull), median(bShared), median(dShared)
-		fmt.Printf("pull + unpack, loopback registry, median of %d rounds:\n", *rounds)
+		fmt.Printf("docker pull + unpack (docker CLI against each daemon), loopback registry, median of %d rounds:\n", *rounds)
 		fmt.Printf("  full image (66 MB)       berth %6.3f s   dockerd 20.10 %6.3f s   berth/dockerd %.2f\n", bm.Seconds(), dm.Seconds(), bm.Seconds()/dm.Seconds())
 		fmt.Printf("  sharing all but 1 layer  berth %6.3f s   dockerd 20.10 %6.3f s   berth/dockerd %.2f\n", bs.Seconds(), ds.Seconds(), bs.Seconds()/ds.Seconds())
 		return nil
@@ -323,7 +325,31 @@ func startDockerd(dir, dockerd, dockerCLI, registryHost string) (*daemon, error)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dockerd: %w", err)
 	}
-	d := &daemon{cmd: cmd, host: "unix://" + sock, dir: ddir}
+	return waitDaemon(&daemon{cmd: cmd, host: "unix://" + sock, dir: ddir}, sock, dockerCLI, log.Name())
+}
+
+// startBerthd runs `berth daemon` with its own data root and socket.
+func startBerthd(dir, berth, dockerCLI string) (*daemon, error) {
+	bdir := filepath.Join(dir, "berthd")
+	if err := os.MkdirAll(bdir, 0o700); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(bdir, "berth.sock")
+	log, err := os.Create(filepath.Join(bdir, "berthd.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(berth, "daemon", "--data-root", filepath.Join(bdir, "data"), "--exec-root", filepath.Join(bdir, "exec"),
+		"-H", "unix://"+sock)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start berth daemon: %w", err)
+	}
+	return waitDaemon(&daemon{cmd: cmd, host: "unix://" + sock, dir: bdir}, sock, dockerCLI, log.Name())
+}
+
+func waitDaemon(d *daemon, sock, dockerCLI, logPath string) (*daemon, error) {
 	d.cli = func(args ...string) error {
 		return exec.Command(dockerCLI, append([]string{"-H", d.host}, args...)...).Run()
 	}
@@ -338,8 +364,8 @@ func startDockerd(dir, dockerd, dockerCLI, registryHost string) (*daemon, error)
 		time.Sleep(100 * time.Millisecond)
 	}
 	d.stop()
-	out, _ := os.ReadFile(log.Name())
-	return nil, fmt.Errorf("dockerd did not answer in 30s: %s", out)
+	out, _ := os.ReadFile(logPath)
+	return nil, fmt.Errorf("%s did not answer in 30s: %s", d.cmd.Path, out)
 }
 
 // stop ends dockerd by its PID and unmounts what it left under its root.
