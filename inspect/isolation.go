@@ -55,6 +55,8 @@ type IsolationReport struct {
 	Container string    `json:"container,omitempty"`
 	Name      string    `json:"name"`
 	Findings  []Finding `json:"findings"`
+	// Seccomp is the filter summary behind the seccomp findings.
+	Seccomp *SeccompSummary `json:"seccomp"`
 	// Differences counts the findings that are not Docker's default.
 	Differences int `json:"differences"`
 }
@@ -132,9 +134,30 @@ func Isolation(pid int) (*IsolationReport, error) {
 	add("capabilities", "ambient", st.CapAmb.Hex(), caps.Set(0).Hex(), st.CapAmb == 0)
 
 	add("no_new_privs", "no_new_privs", fmt.Sprint(st.NoNewPrivs), "false", !st.NoNewPrivs)
-	add("seccomp", "mode", seccompMode(st.Seccomp), "filter", st.Seccomp == proc.SeccompFilter)
-	if st.SeccompFilters >= 0 {
-		add("seccomp", "filters", fmt.Sprint(st.SeccompFilters), "1 (Docker's default profile)", st.SeccompFilters == 1)
+	sc := Seccomp(pid, st)
+	r.Seccomp = sc
+	add("seccomp", "mode", sc.Mode, "filter", st.Seccomp == proc.SeccompFilter)
+	if st.Seccomp == proc.SeccompFilter {
+		switch {
+		case len(sc.Filters) > 0:
+			add("seccomp", "filters", sc.summaryLine(), "1 filter", len(sc.Filters) == 1)
+		case st.SeccompFilters >= 0:
+			// The filters could not be read: the kernel still counts them.
+			add("seccomp", "filters", fmt.Sprintf("%d (%s)", st.SeccompFilters, sc.Unreadable), "1 filter", st.SeccompFilters == 1)
+		}
+		switch {
+		case sc.DockerDefault:
+			add("seccomp", "profile", "Docker's default for its capabilities", "Docker's default profile", true)
+		case len(sc.Differences) > 0:
+			ex := sc.Differences
+			more := ""
+			if len(ex) > 2 {
+				ex, more = ex[:2], "; ..."
+			}
+			add("seccomp", "profile", "differs: "+strings.Join(ex, "; ")+more, "Docker's default profile", false)
+		case len(sc.Filters) > 1:
+			add("seccomp", "profile", fmt.Sprintf("%d filters stacked", len(sc.Filters)), "Docker's default profile", false)
+		}
 	}
 
 	mounts, err := proc.ReadMountinfo(pid)

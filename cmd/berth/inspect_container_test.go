@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/caps"
 	"github.com/berth-dev/berth/internal/testutil"
+	"github.com/berth-dev/berth/seccomp"
 )
 
 // runtimeContainer is a container run detached by berth's own runtime
@@ -109,6 +111,19 @@ func startContainer(t *testing.T, edit func(spec map[string]any)) runtimeContain
 	return c
 }
 
+// dockerSeccomp gives the container Docker's default seccomp profile for
+// Docker's default capabilities, as the OCI linux.seccomp berth compiles.
+func dockerSeccomp(t *testing.T, spec map[string]any) {
+	cfg, err := seccomp.DefaultProfile(caps.DockerDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(cfg)
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	spec["linux"].(map[string]any)["seccomp"] = m
+}
+
 func withUserns(spec map[string]any) {
 	linux := spec["linux"].(map[string]any)
 	nss := linux["namespaces"].([]any)
@@ -177,7 +192,7 @@ func TestInspectNSRuntimeContainers(t *testing.T) {
 // isolation, against getpcaps and the kernel.
 func TestInspectCapsAndIsolationRuntimeContainer(t *testing.T) {
 	testutil.RequiresRoot(t)
-	c := startContainer(t, func(s map[string]any) { withUserns(s); dockerDefaultCaps(s) })
+	c := startContainer(t, func(s map[string]any) { withUserns(s); dockerDefaultCaps(s); dockerSeccomp(t, s) })
 	flags := []string{"--runtime-root", c.root, "-H", "unix:///nonexistent.sock"}
 	out, stderr, code := berthRun(t, append([]string{"inspect", "caps", c.id}, flags...)...)
 	if code != 0 {
@@ -201,6 +216,9 @@ func TestInspectCapsAndIsolationRuntimeContainer(t *testing.T) {
 		`DIFFERS +user mapping +uid_map +0 100000 65536 `,
 		`default +capabilities +effective +00000000a80425fb `,
 		`default +read-only path +/proc/sys +read-only `,
+		`default +seccomp +mode +filter `,
+		`default +seccomp +filters +1 filter: \d+ instructions \(x86_64`,
+		`default +seccomp +profile +Docker's default for its capabilities `,
 		`default +mounts +/ +`,
 		`isolation of container ` + c.id + `: process ` + strconv.Itoa(c.pid) + ` \(sleep\)`,
 	} {
