@@ -409,3 +409,33 @@ func TestPullBearerTokenFlow(t *testing.T) {
 		t.Errorf("pull with credentials: %v", err)
 	}
 }
+
+// A registry that never answers a manifest request is given up on after
+// the request timeout, not waited for forever.
+func TestPullGivesUpOnSilentManifest(t *testing.T) {
+	f := newFakeRegistry(t)
+	f.add("slow/img", "latest", sampleImage(t))
+	f.manifest = func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		w.Header().Set("Content-Type", mtDockerManifest)
+		w.WriteHeader(http.StatusOK)
+		w.Write(body[:5])
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+		return true
+	}
+	start := time.Now()
+	s := newStore(t)
+	_, err := Pull(ctxT(t), s, f.host()+"/slow/img", PullOptions{Timeout: 300 * time.Millisecond}, nil)
+	if err == nil {
+		t.Fatal("pull from a silent registry succeeded")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("giving up took %v (%v)", d, err)
+	}
+	if imgs, _ := s.List(); len(imgs) != 0 {
+		t.Errorf("%d images", len(imgs))
+	}
+}

@@ -151,7 +151,8 @@ func (s *session) url(kind, ident string) string {
 // boundedTransport bounds what a registry can make berth read and wait
 // for: every response but a blob download (which fetch.go bounds by the
 // blob's size) is cut at 4 MiB, and must arrive, body included, within
-// the request timeout.
+// the request timeout (uploads, whose duration is their blob's, are only
+// bounded by the context).
 type boundedTransport struct {
 	inner   http.RoundTripper
 	timeout time.Duration
@@ -162,7 +163,12 @@ func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return t.inner.RoundTrip(req)
 	}
 	ctx, cancel := context.WithCancel(req.Context())
-	timer := time.AfterFunc(t.timeout, cancel)
+	timeout := t.timeout
+	if req.Body != nil && req.Body != http.NoBody {
+		// An upload takes as long as its blob does; its answer is small.
+		timeout = 24 * time.Hour
+	}
+	timer := time.AfterFunc(timeout, cancel)
 	resp, err := t.inner.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		timer.Stop()
