@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/busybox"
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// addSubIDs appends "name:100000:65536" to /etc/subuid and /etc/subgid
+// for the test's remap user and removes exactly that line at the end (and
+// the file, if the test created it and nothing else was added).
+func addSubIDs(t *testing.T, name string) {
+	t.Helper()
+	line := name + ":100000:65536\n"
+	for _, p := range []string{"/etc/subuid", "/etc/subgid"} {
+		_, statErr := os.Stat(p)
+		created := os.IsNotExist(statErr)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString(line)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return
+			}
+			rest := strings.Replace(string(b), line, "", 1)
+			if created && rest == "" {
+				os.Remove(p)
+				return
+			}
+			os.WriteFile(p, []byte(rest), 0o644)
+		})
+	}
+}
+
+// startDaemon runs `berth daemon` on a private socket, data root and exec
+// root, and stops it by its PID when the test ends. It returns the -H
+// value.
+func startDaemon(t *testing.T, extra ...string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "berth-test-daemon-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Remapped container roots must reach their layers under the data root.
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "berth.sock")
+	// An empty daemon.json: the host's /etc/berth/daemon.json stays out.
+	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"daemon", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+		"-H", "unix://" + sock, "--config", filepath.Join(dir, "daemon.json")}, extra...)
+	cmd := exec.Command(testutil.BerthBinary(t), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	})
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	for range 200 {
+		if resp, err := client.Get("http://berth/_ping"); err == nil {
+			resp.Body.Close()
+			return "unix://" + sock
+		}
+		select {
+		case <-done:
+			out, _ := os.ReadFile(logf.Name())
+			t.Fatalf("berth daemon exited: %s", out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	out, _ := os.ReadFile(logf.Name())
+	t.Fatalf("berth daemon did not answer on %s: %s", sock, out)
+	return ""
+}
+
+// TestInspectDaemonContainerTalk is the talk, end to end: berth's daemon
+// with userns-remap, the real docker CLI running busybox's `sh -c 'sleep
+// 1000'`, and the instruments naming the container by its name. The
+// container's user namespace (mapped 0 100000 65536) owns its new
+// namespaces; its capabilities are a80425fb, as getpcaps says.
+func TestInspectDaemonContainerTalk(t *testing.T) {
+	testutil.RequiresRoot(t)
+	dockerCLI, err := exec.LookPath("docker")
+	if err != nil {
+		t.Fatal("no docker CLI (make deps installs docker.io)")
+	}
+	remap := fmt.Sprintf("berth-test-remap-%d", os.Getpid())
+	addSubIDs(t, remap)
+	host := startDaemon(t, "--userns-remap", remap)
+	docker := func(stdin []byte, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, dockerCLI, append([]string{"-H", host}, args...)...)
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	var tarball bytes.Buffer
+	if err := busybox.WriteTar(&tarball); err != nil {
+		t.Fatal(err)
+	}
+	docker(tarball.Bytes(), "import", "-", "busybox:berth-test")
+	name := fmt.Sprintf("berth-test-talk-%d", os.Getpid())
+	id := docker(nil, "run", "-d", "--name", name, "busybox:berth-test", "sh", "-c", "sleep 1000")
+	t.Cleanup(func() { exec.Command(dockerCLI, "-H", host, "rm", "-f", name).Run() })
+	pid, err := strconv.Atoi(docker(nil, "inspect", "-f", "{{.State.Pid}}", name))
+	if err != nil || pid <= 0 {
+		t.Fatalf("docker inspect: pid %d %v", pid, err)
+	}
+	for i := 0; ; i++ {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) == "sleep\n" {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("container %s: %d never became sleep", name, pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	self := os.Getpid()
+	out, stderr, code := berthRun(t, "inspect", "ns", "-H", host, strconv.Itoa(self), name)
+	if code != 0 {
+		t.Fatalf("berth inspect ns: exit %d: %s", code, stderr)
+	}
+	t.Logf("berth inspect ns $$ %s:\n%s", name, out)
+	// Every namespace the container does not share with the host hangs
+	// under the container's user namespace, as the kernel says.
+	want := fmt.Sprintf("\n  user %s <UID: 0>\n    [ %d ]\n", nsOf(t, pid, "user"), pid)
+	newTypes := 0
+	for _, typ := range []string{"cgroup", "ipc", "mnt", "net", "pid", "time", "uts"} {
+		if nsOf(t, pid, typ) == nsOf(t, self, typ) {
+			continue
+		}
+		newTypes++
+		want += fmt.Sprintf("    %s %s\n      [ %d ]\n", typ, nsOf(t, pid, typ), pid)
+	}
+	if !strings.HasSuffix(out, want) || newTypes < 5 {
+		t.Errorf("want the tree to end with the container's user namespace owning %d new namespaces:\n%s", newTypes, want)
+	}
+	// By ID prefix too, as docker accepts it.
+	if byID, _, code := berthRun(t, "inspect", "ns", "-H", host, strconv.Itoa(self), id[:12]); code != 0 || byID != out {
+		t.Errorf("by ID %s: exit %d\n%s", id[:12], code, byID)
+	}
+
+	out, _, code = berthRun(t, "inspect", "caps", "-H", host, name)
+	gp, err := exec.Command("getpcaps", strconv.Itoa(pid)).Output()
+	if code != 0 || (err == nil && !strings.HasPrefix(out, string(gp))) || !strings.Contains(out, "  CapEff: 00000000a80425fb") {
+		t.Errorf("berth inspect caps (exit %d):\n%s\ngetpcaps: %s", code, out, gp)
+	}
+
+	out, _, code = berthRun(t, "inspect", "isolation", "-H", host, name)
+	t.Logf("berth inspect isolation %s:\n%s", name, out)
+	for _, re := range []string{
+		`isolation of container ` + name + `: process ` + strconv.Itoa(pid) + ` \(sleep\)`,
+		`DIFFERS +user mapping +uid_map +0 100000 65536 `,
+		`default +capabilities +effective +00000000a80425fb `,
+		`default +seccomp +profile +Docker's default for its capabilities `,
+		`default +masked path +/proc/kcore +(masked|absent) `,
+	} {
+		if code != 0 || !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("isolation lacks /%s/", re)
+		}
+	}
+}
