@@ -298,38 +298,3 @@ func TestInspectCgroupRuntimeContainer(t *testing.T) {
 		t.Errorf("text:\n%s", text)
 	}
 }
-
-// TestBenchCPUInRuntimeContainer is the talk's `docker exec -it C
-// /cpu_burner`: the static berth binary, in a busybox container with half
-// a CPU, exec'd next to the container's sleep. The quota is Docker's
-// default period of 100 ms (see TestBenchCPUUnderQuota for the talk's
-// 2 ms period on this VM).
-func TestBenchCPUInRuntimeContainer(t *testing.T) {
-	testutil.RequiresRoot(t)
-	c := startContainer(t, cpuLimit(50000, 100000))
-	cmd := exec.Command(testutil.BerthBinary(t), "runtime", "--root", c.root, "exec", c.id, "/berth", "bench", "cpu", "--seconds", "4", "--format", "json")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("berth runtime exec %s /berth bench cpu: %v\n%s", c.id, err, stderr.String())
-	}
-	var samples []burnSample
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		var s burnSample
-		if err := json.Unmarshal([]byte(l), &s); err != nil {
-			t.Fatalf("line %q: %v\n%s", l, err, out)
-		}
-		samples = append(samples, s)
-	}
-	// The burner sees its PID in the container's PID namespace, as the
-	// talk's [73] is; the container's init (sleep) is 1.
-	if len(samples) != 4 || samples[0].PID <= 1 {
-		t.Fatalf("want 4 samples from a process of the container other than its init:\n%s", out)
-	}
-	if med := medianAfterFirst(samples); med < 45 || med > 55 {
-		t.Errorf("%%CPU in a container with half a CPU: median %.3f of %+v, want 45-55", med, samples)
-	} else {
-		t.Logf("[%d] in the container: median %.3f %%CPU", samples[0].PID, med)
-	}
-}
