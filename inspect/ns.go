@@ -58,7 +58,7 @@ func openNS(pid int, typ string) (nsFile, error) {
 			// no longer has the other namespaces.
 			return nsFile{}, fmt.Errorf("process %d has exited: %w", pid, proc.ErrNoProcess)
 		}
-		return nsFile{}, fmt.Errorf("open %s: %w", p, err)
+		return nsFile{}, fmt.Errorf("process %d: %w", pid, err) // err names the path
 	}
 	return identify(f, typ)
 }

@@ -197,7 +197,7 @@ func explain(err error) string {
 	case errors.Is(err, proc.ErrNoProcess):
 		return err.Error() + " (the process has exited)"
 	case errors.Is(err, fs.ErrPermission):
-		return err.Error() + " (run berth as root, or as the process's owner)"
+		return err.Error() + " (looking into another process needs ptrace read access to it: run berth as root or as the process's owner)"
 	}
 	return err.Error()
 }

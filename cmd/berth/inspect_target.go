@@ -97,11 +97,29 @@ var (
 	errNoDaemon = errors.New("no daemon")
 )
 
+// lookupError is a failed lookup whose message is for the user and whose
+// kind (errNotFound, errNoDaemon) is for errors.Is.
+type lookupError struct {
+	msg  string
+	kind error
+}
+
+func (e *lookupError) Error() string { return e.msg }
+func (e *lookupError) Unwrap() error { return e.kind }
+
+func notFound(format string, a ...any) error {
+	return &lookupError{fmt.Sprintf(format, a...), errNotFound}
+}
+
+func noDaemon(format string, a ...any) error {
+	return &lookupError{fmt.Sprintf(format, a...), errNoDaemon}
+}
+
 // fromDaemon asks the Docker API for the container's init PID.
 func (r *resolver) fromDaemon(id string) (int, error) {
 	u, err := url.Parse(r.host)
 	if err != nil || u.Scheme != "unix" || u.Path == "" {
-		return 0, fmt.Errorf("daemon host %q: only unix:///path sockets are supported: %w", r.host, errNoDaemon)
+		return 0, noDaemon("daemon host %q is not unix:///path (the only kind berth inspect reaches)", r.host)
 	}
 	sock := u.Path
 	client := &http.Client{
@@ -115,7 +133,7 @@ func (r *resolver) fromDaemon(id string) (int, error) {
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return 0, fmt.Errorf("no daemon at %s: %w", r.host, errNoDaemon)
+			return 0, noDaemon("no berth daemon answers at %s", r.host)
 		}
 		return 0, fmt.Errorf("ask daemon at %s about container %s: %w", r.host, id, err)
 	}
@@ -124,7 +142,7 @@ func (r *resolver) fromDaemon(id string) (int, error) {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return 0, fmt.Errorf("daemon at %s: no such container %s: %w", r.host, id, errNotFound)
+		return 0, notFound("the daemon at %s has no container %s", r.host, id)
 	default:
 		return 0, fmt.Errorf("daemon at %s: container %s: %s: %s", r.host, id, resp.Status, bytes.TrimSpace(body))
 	}
@@ -148,7 +166,7 @@ func (r *resolver) fromDaemon(id string) (int, error) {
 // fromRuntime asks berth-runtime (this binary's runtime personality).
 func (r *resolver) fromRuntime(id string) (int, error) {
 	if _, err := os.Stat(r.runtimeRoot); err != nil {
-		return 0, fmt.Errorf("no runtime state in %s: %w", r.runtimeRoot, errNotFound)
+		return 0, notFound("no runtime state in %s", r.runtimeRoot)
 	}
 	var st struct {
 		ID     string `json:"id"`
@@ -164,7 +182,7 @@ func (r *resolver) fromRuntime(id string) (int, error) {
 		// Not an exact ID: look for a unique prefix among the containers.
 		out, lerr := r.runtime("list", "--format", "json")
 		if lerr != nil {
-			return 0, fmt.Errorf("runtime (root %s): container %s: %w", r.runtimeRoot, id, errNotFound)
+			return 0, notFound("the runtime root %s has no container %s", r.runtimeRoot, id)
 		}
 		var all []struct {
 			ID     string `json:"id"`
@@ -183,7 +201,7 @@ func (r *resolver) fromRuntime(id string) (int, error) {
 		}
 		switch {
 		case n == 0:
-			return 0, fmt.Errorf("runtime (root %s): no container %s: %w", r.runtimeRoot, id, errNotFound)
+			return 0, notFound("the runtime root %s has no container %s", r.runtimeRoot, id)
 		case n > 1:
 			return 0, fmt.Errorf("runtime (root %s): %q matches %d containers; give more of the ID", r.runtimeRoot, id, n)
 		}
