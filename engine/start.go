@@ -64,6 +64,19 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 		c.mu.Unlock()
 		e.opts.RootFS.Unmount(c.ID)
 		os.RemoveAll(e.bundleDir(c.ID))
+		// Attach requests waiting for this start end now.
+		c.mu.Lock()
+		pending := c.pending
+		c.pending = nil
+		auto := c.HostConfig.AutoRemove
+		c.mu.Unlock()
+		for _, p := range pending {
+			close(p.done)
+		}
+		if auto {
+			// docker run --rm waits for the removal after a failed start.
+			e.removeLocked(c, true)
+		}
 		return err
 	}
 	rootfs, err := e.opts.RootFS.Prepare(c.ID, snap.ImageChain, snap.UIDMaps, snap.GIDMaps)
