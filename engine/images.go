@@ -2,6 +2,9 @@ package engine
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/berth-dev/berth/engine/errdefs"
 	"github.com/berth-dev/berth/image"
@@ -58,7 +61,29 @@ func (s SnapshotRootFS) Prepare(id string, chain []digest.Digest, uids, gids []s
 	if len(uids) > 0 {
 		opts = &snapshot.PrepareOptions{IDMap: &snapshot.IDMap{UIDs: uids, GIDs: gids}}
 	}
-	return s.Snaps.Prepare(id, chain, opts)
+	rootfs, err := s.Snaps.Prepare(id, chain, opts)
+	if err == nil && len(uids) > 0 {
+		err = traversable(rootfs)
+	}
+	return rootfs, err
+}
+
+// traversable lets a user namespace's root (an unprivileged host uid)
+// reach the rootfs: every directory above it needs search permission for
+// others, as dockerd's remapped data root has.
+func traversable(p string) error {
+	for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
+				return fmt.Errorf("make %s searchable for the remapped root: %w", d, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Unmount unmounts it, keeping the writable layer.
