@@ -31,6 +31,9 @@ func bundle(t *testing.T, tty bool, args ...string) (Config, func()) {
 	t.Helper()
 	testutil.RequiresRoot(t)
 	rt, err := exec.LookPath("runc")
+	if p := os.Getenv("BERTH_TEST_RUNTIME"); p != "" {
+		rt, err = p, nil
+	}
 	if err != nil {
 		t.Skip("runc not installed")
 	}
