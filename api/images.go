@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -259,10 +258,66 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	return errdefs.InvalidParameterf("fromSrc or fromImage is required")
 }
 
-func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
-	return fmt.Errorf("load is not supported yet")
+// lineStream turns progress lines into {"stream": line} messages.
+type lineStream struct {
+	js  *jsonStream
+	buf []byte
 }
 
+func (l *lineStream) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.js.send(map[string]string{"stream": string(l.buf[:i+1])})
+		l.buf = l.buf[i+1:]
+	}
+}
+
+// imageLoad is `docker load`: a docker-archive or OCI layout tarball.
+func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
+	js := &jsonStream{w: w}
+	loaded, err := s.Images.Load(r.Body, &lineStream{js: js})
+	if err != nil {
+		err = engine.ImageErr(errdefs.As(errdefs.InvalidParameter, err))
+		if !js.started {
+			return err
+		}
+		js.send(map[string]any{"errorDetail": map[string]string{"message": err.Error()}, "error": err.Error()})
+		return nil
+	}
+	for _, img := range loaded {
+		s.Engine.Events.Publish(events.ImageEventType, events.ActionLoad, img.ID.String(), map[string]string{"name": img.ID.String()})
+	}
+	if !js.started {
+		js.send(map[string]string{"stream": ""})
+	}
+	return nil
+}
+
+// imageSave is `docker save`: a docker-archive of the named images.
 func (s *Server) imageSave(w http.ResponseWriter, r *http.Request) error {
-	return fmt.Errorf("save is not supported yet")
+	names := r.URL.Query()["names"]
+	if len(names) == 0 {
+		return errdefs.InvalidParameterf("no image names given")
+	}
+	for _, n := range names {
+		if _, err := s.Images.Get(n); err != nil {
+			return engine.ImageErr(err)
+		}
+	}
+	started := false
+	lw := &lazyWriter{w: w, start: func() {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "application/x-tar")
+			w.WriteHeader(http.StatusOK)
+		}
+	}}
+	if err := s.Images.Save(lw, names); err != nil && !started {
+		return engine.ImageErr(err)
+	}
+	return nil
 }
