@@ -17,15 +17,15 @@ import (
 
 // containerFlags are `run`/`create` flags, with Docker's names.
 type containerFlags struct {
-	detach, interactive, tty, rm, readOnly, privileged, init, noInit bool
-	name, workdir, user, hostname, network, ipc, pid, uts, userns, cgroupns                 string
+	detach, interactive, tty, rm, readOnly, privileged, init, noInit                      bool
+	name, workdir, user, hostname, network, ipc, pid, uts, userns, cgroupns               string
 	entrypoint, restart, stopSignal, cpus, memory, memorySwap, memoryReservation, shmSize string
-	cpusetCpus, cpusetMems, logDriver, cgroupParent, platform, pull                          string
-	env, envFile, volumes, tmpfs, capAdd, capDrop, securityOpt, ulimits, labels, groupAdd   []string
-	dns, dnsSearch, dnsOption, addHost, sysctls, attach, publish, expose                    []string
-	cpuPeriod, cpuQuota, cpuShares, pidsLimit                                                int64
-	stopTimeout, oomScoreAdj                                                                 int
-	sigProxy                                                                                 bool
+	cpusetCpus, cpusetMems, logDriver, cgroupParent, platform, pull                       string
+	env, envFile, volumes, tmpfs, capAdd, capDrop, securityOpt, ulimits, labels, groupAdd []string
+	dns, dnsSearch, dnsOption, addHost, sysctls, attach, publish, expose                  []string
+	cpuPeriod, cpuQuota, cpuShares, pidsLimit                                             int64
+	stopTimeout, oomScoreAdj                                                              int
+	sigProxy                                                                              bool
 }
 
 func addContainerFlags(fs *pflag.FlagSet, f *containerFlags, run bool) {

@@ -58,7 +58,9 @@ func execMain(args []string) int {
 		User: *user, Privileged: *privileged, Tty: *tty, AttachStdin: *interactive && !*detach,
 		AttachStdout: !*detach, AttachStderr: !*detach, Detach: *detach, Env: envs, WorkingDir: *workdir, Cmd: rest[1:],
 	}
-	var created struct{ ID string `json:"Id"` }
+	var created struct {
+		ID string `json:"Id"`
+	}
 	if err := c.JSON(ctx, "POST", "/containers/"+id+"/exec", nil, opts, &created); err != nil {
 		return cliError(err, 1)
 	}

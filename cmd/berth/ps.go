@@ -21,8 +21,8 @@ func init() {
 // psRow is what --format templates see, with docker's field names.
 type psRow struct {
 	ID, Image, Command, CreatedAt, RunningFor, Ports, State, Status, Names, Networks, Mounts string
-	Labels                                                                                 string
-	c                                                                                      container.Summary
+	Labels                                                                                   string
+	c                                                                                        container.Summary
 }
 
 // Label returns one label's value ({{.Label "k"}}).
