@@ -37,14 +37,23 @@ type manager struct {
 	// onUnified (Hybrid) lists controllers the host offers only through
 	// its cgroup2 mount (e.g. hugetlb on this project's build hosts).
 	onUnified map[string]bool
+	// sd is the transient scope unit with the systemd driver (nil with
+	// cgroupfs). systemd makes the scope's cgroup when it starts the unit,
+	// which needs the first process: the scope is started by Enter.
+	sd *systemd.Unit
 }
 
 func newManager(cfg Config) (*manager, error) {
+	var unit *systemd.Unit
 	if cfg.Systemd {
-		if _, err := systemd.ParsePath(cfg.Path, cfg.ContainerID); err != nil {
+		u, err := systemd.ParsePath(cfg.Path, cfg.ContainerID)
+		if err != nil {
 			return nil, err
 		}
-		return nil, systemd.Check()
+		if err := systemd.Check(); err != nil {
+			return nil, err
+		}
+		unit = &u
 	}
 	if err := ValidateResources(cfg.Resources); err != nil {
 		return nil, fmt.Errorf("cgroup resources: %w", err)
@@ -53,11 +62,20 @@ func newManager(cfg Config) (*manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	inner, abs, err := InnerPath(cfg.Path, cfg.ContainerID)
-	if err != nil {
+	var inner string
+	var abs bool
+	if unit != nil {
+		if h.layout != V2 {
+			return nil, fmt.Errorf("the systemd cgroup driver is supported on cgroup v2 hosts only (this host is %v); drop --systemd-cgroup to use the cgroupfs driver", h.layout)
+		}
+		if inner, err = unit.CgroupPath(); err != nil {
+			return nil, fmt.Errorf("cgroup path %q: %w", cfg.Path, err)
+		}
+		abs = true
+	} else if inner, abs, err = InnerPath(cfg.Path, cfg.ContainerID); err != nil {
 		return nil, err
 	}
-	m := &manager{cfg: cfg, layout: h.layout, v1: v1.Paths{}, v1mnt: map[string]string{}, onUnified: map[string]bool{}}
+	m := &manager{cfg: cfg, layout: h.layout, v1: v1.Paths{}, v1mnt: map[string]string{}, onUnified: map[string]bool{}, sd: unit}
 	for c, hy := range h.v1 {
 		m.v1[c] = hostPath(hy.mountpoint, hy.root, h.own[c], inner, abs, false)
 		m.v1mnt[c] = hy.mountpoint
@@ -156,6 +174,13 @@ func (m *manager) Create() error {
 			os.Remove(made[i])
 		}
 		return fmt.Errorf("create cgroup for container %s: %w", m.cfg.ContainerID, err)
+	}
+	if m.sd != nil {
+		// systemd makes the cgroup when Enter starts the scope.
+		if pids, _ := cgfs.ReadPidsRecursive(m.unified); len(pids) > 0 {
+			return fail(fmt.Errorf("cgroup %s is already in use by processes %v (another container?); choose another cgroupsPath", m.unified, firstN(pids, 5)))
+		}
+		return nil
 	}
 	for _, d := range m.dirs() {
 		// Fast path: the parent exists and the leaf does not.
@@ -294,7 +319,7 @@ func (m *manager) Update(r *specs.LinuxResources) error {
 }
 
 func (m *manager) CloneFD() (int, bool) {
-	if m.layout != V2 {
+	if m.layout != V2 || m.sd != nil {
 		return -1, false
 	}
 	fd, err := unix.Open(m.unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -305,6 +330,11 @@ func (m *manager) CloneFD() (int, bool) {
 }
 
 func (m *manager) Enter(pid int) error {
+	if m.sd != nil {
+		if _, err := os.Stat(m.unified); errors.Is(err, os.ErrNotExist) {
+			return m.startScope(pid)
+		}
+	}
 	for _, d := range m.dirs() {
 		if err := cgfs.Write(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
 			return fmt.Errorf("put process %d in cgroup: %w", pid, err)
@@ -474,6 +504,11 @@ func (m *manager) OOMKills() (uint64, error) {
 
 func (m *manager) Destroy() error {
 	var errs []error
+	if m.sd != nil {
+		if err := m.stopScope(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, d := range m.dirs() {
 		if err := removeTree(d); err != nil {
 			errs = append(errs, err)

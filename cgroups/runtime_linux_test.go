@@ -14,12 +14,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/cgroups"
+	"github.com/berth-dev/berth/cgroups/systemd"
 	"github.com/berth-dev/berth/internal/testutil"
 	"github.com/berth-dev/berth/runtime"
 )
@@ -104,9 +106,16 @@ func (e *rtEnv) rt(timeout time.Duration, args ...string) rtResult {
 	select {
 	case <-done:
 	case <-time.After(timeout):
-		cmd.Process.Kill()
-		<-done
-		e.t.Fatalf("berth-runtime %s: no exit within %v", strings.Join(args, " "), timeout)
+		// A Go program prints every goroutine's stack on SIGQUIT.
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		er, _ := os.ReadFile(errf.Name())
+		e.t.Fatalf("berth-runtime %s: no exit within %v; stderr:\n%s", strings.Join(args, " "), timeout, er)
 	}
 	o, _ := os.ReadFile(out.Name())
 	er, _ := os.ReadFile(errf.Name())
@@ -305,3 +314,55 @@ func readTrim(t *testing.T, dir, file string) string {
 }
 
 func itoa(v int64) string { return strings.TrimSpace(formatInt(v)) }
+
+// berth-runtime --systemd-cgroup: the container's cgroup is a transient
+// scope systemd made (runs in test/vm's systemd guest), the limit is in it,
+// and delete stops the unit.
+func TestRuntimeSystemdCgroup(t *testing.T) {
+	if !systemd.Running() {
+		t.Skip("systemd does not run on this host (test/vm runs this test under systemd)")
+	}
+	e := newRtEnv(t)
+	id := randName()
+	lim := int64(21)
+	b, _ := e.bundle(id, []string{"sh", "-c", "cat /proc/self/cgroup; sleep 100"}, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &lim}}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = "system.slice:berth-test:" + id
+		s.Linux.Namespaces = slicesDeleteCgroupNS(s.Linux.Namespaces)
+	})
+	if r := e.rt(time.Minute, "--systemd-cgroup", "run", "-d", "--bundle", b, id); r.code != 0 {
+		t.Fatalf("run -d --systemd-cgroup: %d %s", r.code, r.stderr)
+	}
+	dir := "/sys/fs/cgroup/system.slice/berth-test-" + id + ".scope"
+	if got := readTrim(t, dir, "pids.max"); got != "21" {
+		t.Errorf("pids.max in the scope = %q", got)
+	}
+	c, err := systemd.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, err := c.UnitLoaded("berth-test-" + id + ".scope"); !ok {
+		t.Errorf("systemd does not know the container's scope: %v", err)
+	}
+	if r := e.rt(time.Minute, "--systemd-cgroup", "delete", "-f", id); r.code != 0 {
+		t.Fatalf("delete -f: %s", r.stderr)
+	}
+	if ok, _ := c.UnitLoaded("berth-test-" + id + ".scope"); ok {
+		t.Error("the scope is still loaded after delete")
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("%s left behind", dir)
+	}
+}
+
+// slicesDeleteCgroupNS drops the cgroup namespace, so the container's
+// /proc/self/cgroup shows the host path of its scope.
+func slicesDeleteCgroupNS(ns []specs.LinuxNamespace) []specs.LinuxNamespace {
+	var out []specs.LinuxNamespace
+	for _, n := range ns {
+		if n.Type != specs.CgroupNamespace {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -4,7 +4,7 @@
 set -eu
 pkgs="busybox-static uidmap runc crun libseccomp-dev gcc make git iproute2 libcap2-bin
       docker-registry skopeo umoci qemu-system-x86 cpio kmod docker.io containerd
-      containernetworking-plugins ca-certificates xz-utils procps"
+      containernetworking-plugins ca-certificates xz-utils procps systemd"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,7 +1,9 @@
 // Package systemd is the systemd cgroup driver (--systemd-cgroup): on a
 // host run by systemd, a container's cgroup is a transient scope unit that
-// systemd creates over D-Bus. It owns the driver's checks and the parsing
-// of runc's "slice:prefix:name" cgroupsPath; it never touches cgroupfs.
+// systemd creates over D-Bus, with Delegate=yes so the container's own
+// limits can be written below it. It owns the driver's checks, the parsing
+// of runc's "slice:prefix:name" cgroupsPath, slice paths, and the D-Bus
+// calls (StartTransientUnit, StopUnit); it never touches cgroupfs.
 package systemd
 
 import (
@@ -14,10 +16,6 @@ import (
 // ErrNoSystemd says the host is not run by systemd.
 var ErrNoSystemd = errors.New("the systemd cgroup driver (--systemd-cgroup) needs a host run by systemd, " +
 	"and systemd is not running here (/run/systemd/system does not exist); " +
-	"drop --systemd-cgroup to use the cgroupfs driver")
-
-// ErrUnsupported says systemd runs but berth cannot drive it yet.
-var ErrUnsupported = errors.New("the systemd cgroup driver (transient scopes over D-Bus) is not implemented by berth yet; " +
 	"drop --systemd-cgroup to use the cgroupfs driver")
 
 // Running reports whether systemd is PID 1's manager, the way sd_booted(3)
@@ -74,5 +72,39 @@ func Check() error {
 	if !Running() {
 		return ErrNoSystemd
 	}
-	return ErrUnsupported
+	return nil
+}
+
+// SlicePath is the cgroup path of a slice: systemd nests "a-b.slice" in
+// "a.slice", so "a-b-c.slice" is /a.slice/a-b.slice/a-b-c.slice.
+func SlicePath(slice string) (string, error) {
+	if slice == "-.slice" {
+		return "/", nil
+	}
+	name, ok := strings.CutSuffix(slice, ".slice")
+	if !ok || name == "" || strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.Contains(name, "--") || strings.ContainsAny(name, "/\x00") {
+		return "", fmt.Errorf("%q is not a valid slice name", slice)
+	}
+	p := ""
+	prefix := ""
+	for _, part := range strings.Split(name, "-") {
+		if prefix != "" {
+			prefix += "-"
+		}
+		prefix += part
+		p += "/" + prefix + ".slice"
+	}
+	return p, nil
+}
+
+// CgroupPath is where the unit's cgroup is, relative to the cgroup root.
+func (u Unit) CgroupPath() (string, error) {
+	sp, err := SlicePath(u.Slice)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasSuffix(u.Name, ".slice") {
+		return SlicePath(u.Name)
+	}
+	return strings.TrimSuffix(sp, "/") + "/" + u.ScopeName(), nil
 }

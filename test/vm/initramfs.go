@@ -75,6 +75,8 @@ func (c *cpioWriter) close() error {
 type Initramfs struct {
 	// Files maps a guest path to a host file copied in (mode 0755).
 	Files map[string]string
+	// Data maps a guest path to the content of a file made for the guest.
+	Data map[string][]byte
 	// Links maps a guest path to a symlink target.
 	Links map[string]string
 	// Init is the /init script run by busybox sh.
@@ -138,6 +140,15 @@ func (ir Initramfs) Write(w io.Writer) error {
 		}
 		mkdirs(g)
 		c.file(g, 0o755, data)
+	}
+	datas := make([]string, 0, len(ir.Data))
+	for g := range ir.Data {
+		datas = append(datas, g)
+	}
+	sort.Strings(datas)
+	for _, g := range datas {
+		mkdirs(g)
+		c.file(g, 0o644, ir.Data[g])
 	}
 	links := make([]string, 0, len(ir.Links))
 	for l := range ir.Links {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,10 +31,11 @@ func goTool() string {
 	return "/usr/local/go/bin/go"
 }
 
-// TestCgroupV2InVM boots Debian's kernel under qemu (TCG) with cgroup2
-// alone at /sys/fs/cgroup and runs the cgroup test binaries there; the
-// guest's verdict comes back over the serial console.
-func TestCgroupV2InVM(t *testing.T) {
+// guest builds what both guests share: the kernel, the test binaries of
+// pkgs (each run with args) and bin/berth. It returns the kernel, the
+// files for the initramfs and the command lines to run.
+func guest(t *testing.T, pkgs []string, args string) (Kernel, map[string]string, []string) {
+	t.Helper()
 	testutil.RequiresRoot(t)
 	if os.Getenv("BERTH_VM") == "1" {
 		t.Skip("already inside the VM")
@@ -51,17 +53,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	}
 	t.Logf("kernel %s (%v)", kernel.Vmlinux, time.Since(t0).Round(time.Millisecond))
 	dir := t.TempDir()
-	pkgs := vmPackages
-	if env := os.Getenv("BERTH_VM_PACKAGES"); env != "" {
-		pkgs = strings.Fields(env)
-	}
 	files := map[string]string{"/bin/berth": testutil.BerthBinary(t)}
-	var modules []string
-	for _, m := range kernel.Modules {
-		g := "/lib/modules-berth/" + filepath.Base(m)
-		files[g] = m
-		modules = append(modules, g)
-	}
 	var runs []string
 	for _, p := range pkgs {
 		name := strings.ReplaceAll(strings.Trim(p, "./"), "/", "_") + ".test"
@@ -76,48 +68,98 @@ func TestCgroupV2InVM(t *testing.T) {
 			continue // a package without tests
 		}
 		files["/tests/"+name] = out
-		runs = append(runs, fmt.Sprintf("/tests/%s -test.v -test.count=1 -test.timeout=10m", name))
+		runs = append(runs, fmt.Sprintf("/tests/%s -test.v -test.count=1 -test.timeout=10m %s", name, args))
 	}
-	initrd := filepath.Join(dir, "initrd.cpio")
+	return kernel, files, runs
+}
+
+// boot writes the initramfs and runs the VM; it fails the test unless the
+// guest reports 0 and its console has every line in want.
+func boot(t *testing.T, kernel Kernel, ir Initramfs, want []string) {
+	t.Helper()
+	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
 	f, err := os.Create(initrd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ir := Initramfs{
-		Files: files,
-		Links: map[string]string{"/bin/berth-runtime": "berth"},
-		Init:  "export BERTH_BIN=/bin/berth\n" + Init(modules, runs),
+	if ir.Links == nil {
+		ir.Links = map[string]string{}
 	}
+	ir.Links["/bin/berth-runtime"] = "berth"
 	if err := ir.Write(f); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	t.Logf("initramfs built (%v)", time.Since(t0).Round(time.Millisecond))
 	var out bytes.Buffer
+	var console io.Writer = &out
+	if testing.Verbose() {
+		console = io.MultiWriter(&out, os.Stdout) // live, for whoever watches
+	}
 	t1 := time.Now()
-	rc, err := Run(context.Background(), Config{Kernel: kernel.Vmlinux, Initrd: initrd, Output: &out, Timeout: 20 * time.Minute})
+	rc, err := Run(context.Background(), Config{Kernel: kernel.Vmlinux, Initrd: initrd, Output: console, Timeout: 10 * time.Minute})
 	t.Logf("VM ran for %v", time.Since(t1).Round(time.Millisecond))
 	log := out.String()
 	if err != nil || rc != 0 {
 		t.Fatalf("guest result rc=%d err=%v; console:\n%s", rc, err, log)
 	}
-	// The guest really was a pure v2 host and the tests really ran there.
-	for _, want := range []string{"layout: v2", "--- PASS: TestCPUQuotaEnforced", "--- PASS: TestMemoryLimitOOMKills",
-		"--- PASS: TestPidsLimitStopsForkBomb", "--- PASS: TestDevicePolicyDeniesAfterMknod", "--- PASS: TestKernelBPFMatchesEmulator",
-		"--- PASS: TestCloneFDOnlyOnV2", "--- PASS: TestCgroupsLimits",
-		"--- PASS: TestRuntimeRunCPUQuota", "--- PASS: TestRuntimeRunOOMExit137", "--- PASS: TestRuntimeRunForkBomb",
-		"--- PASS: TestRuntimeRunDeviceDeniedAfterMknod", "--- PASS: TestRuntimeCgroupNamespaceView",
-		"--- PASS: TestIOThrottleEnforced", "--- PASS: TestMemorySwapAndUpdate", "--- PASS: TestCPUSetPinsProcesses",
-		"--- PASS: TestHugetlbLimit", "--- PASS: TestUnifiedKeys", "--- PASS: TestDevicePolicyUpdate"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("guest output lacks %q", want)
+	for _, w := range want {
+		if !strings.Contains(log, w) {
+			t.Errorf("guest output lacks %q", w)
 		}
 	}
-	if t.Failed() || testing.Verbose() {
+	if t.Failed() && !testing.Verbose() {
 		t.Logf("console:\n%s", log)
 	} else {
 		for _, l := range regexp.MustCompile(`(?m)^(vm: .*|=== vm .*|\s*cgroups_linux_test.go:\d+: busy loop.*|--- (PASS|FAIL|SKIP): Test\S+ .*)$`).FindAllString(log, -1) {
 			t.Log(l)
 		}
 	}
+}
+
+// TestCgroupV2InVM boots Debian's kernel under qemu (TCG) with cgroup2
+// alone at /sys/fs/cgroup and runs the cgroup test binaries there; the
+// guest's verdict comes back over the serial console.
+func TestCgroupV2InVM(t *testing.T) {
+	pkgs := vmPackages
+	if env := os.Getenv("BERTH_VM_PACKAGES"); env != "" {
+		pkgs = strings.Fields(env)
+	}
+	kernel, files, runs := guest(t, pkgs, "")
+	var modules []string
+	for _, m := range kernel.Modules {
+		g := "/lib/modules-berth/" + filepath.Base(m)
+		files[g] = m
+		modules = append(modules, g)
+	}
+	want := []string{}
+	if os.Getenv("BERTH_VM_PACKAGES") == "" {
+		// The guest really was a pure v2 host and the tests really ran there.
+		want = []string{"layout: v2", "--- PASS: TestCPUQuotaEnforced", "--- PASS: TestMemoryLimitOOMKills",
+			"--- PASS: TestPidsLimitStopsForkBomb", "--- PASS: TestDevicePolicyDeniesAfterMknod", "--- PASS: TestKernelBPFMatchesEmulator",
+			"--- PASS: TestCloneFDOnlyOnV2", "--- PASS: TestCgroupsLimits",
+			"--- PASS: TestRuntimeRunCPUQuota", "--- PASS: TestRuntimeRunOOMExit137", "--- PASS: TestRuntimeRunForkBomb",
+			"--- PASS: TestRuntimeRunDeviceDeniedAfterMknod", "--- PASS: TestRuntimeCgroupNamespaceView",
+			"--- PASS: TestIOThrottleEnforced", "--- PASS: TestMemorySwapAndUpdate", "--- PASS: TestCPUSetPinsProcesses",
+			"--- PASS: TestHugetlbLimit", "--- PASS: TestUnifiedKeys", "--- PASS: TestDevicePolicyUpdate"}
+	}
+	boot(t, kernel, Initramfs{Files: files, Init: "export BERTH_BIN=/bin/berth\n" + Init(modules, runs)}, want)
+}
+
+// TestSystemdInVM boots the same kernel with systemd as PID 1 (Debian's
+// systemd 252 from the host's package, with its libraries) and runs the
+// systemd cgroup driver's tests there: transient scopes over D-Bus, for
+// real, which hosts without systemd (like these) cannot show.
+func TestSystemdInVM(t *testing.T) {
+	kernel, files, runs := guest(t, []string{"./cgroups"}, `-test.timeout=90s -test.run="Systemd|DetectLayout"`)
+	sd, err := SystemdFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g, h := range sd {
+		files[g] = h
+	}
+	init, data := InitSystemd(runs)
+	boot(t, kernel, Initramfs{Files: files, Data: data, Init: init}, []string{
+		"vm: systemd systemd up", "layout: v2", "--- PASS: TestSystemdDriverScope", "--- PASS: TestRuntimeSystemdCgroup",
+	})
 }

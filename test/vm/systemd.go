@@ -1,0 +1,83 @@
+package vm
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+)
+
+// SystemdBinary is systemd as Debian installs it; the systemd guest runs it
+// as PID 1 (the package is on Debian hosts even where systemd does not run).
+const SystemdBinary = "/lib/systemd/systemd"
+
+var lddRe = regexp.MustCompile(`(?m)(/\S+) \(0x[0-9a-f]+\)$`)
+
+// SystemdFiles lists systemd and the shared libraries it loads (from ldd)
+// as guest path → host path, plus /etc/os-release.
+func SystemdFiles() (map[string]string, error) {
+	if _, err := os.Stat(SystemdBinary); err != nil {
+		return nil, fmt.Errorf("systemd guest: %w (install the systemd package)", err)
+	}
+	out, err := exec.Command("ldd", SystemdBinary).Output()
+	if err != nil {
+		return nil, fmt.Errorf("systemd guest: ldd %s: %w", SystemdBinary, err)
+	}
+	files := map[string]string{SystemdBinary: SystemdBinary}
+	for _, m := range lddRe.FindAllStringSubmatch(string(out), -1) {
+		files[m[1]] = m[1]
+	}
+	for _, f := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		if _, err := os.Stat(f); err == nil {
+			files[f] = f
+		}
+	}
+	return files, nil
+}
+
+// SystemdUnit runs /berth-tests.sh once systemd is up.
+const SystemdUnit = `[Unit]
+Description=berth tests under systemd
+DefaultDependencies=no
+
+[Service]
+Type=oneshot
+ExecStart=/bin/busybox sh /berth-tests.sh
+StandardOutput=null
+StandardError=null
+`
+
+// InitSystemd is the /init of a systemd guest: it moves onto a tmpfs root
+// and execs systemd, which mounts cgroup2 itself (systemd 252 defaults to
+// the unified hierarchy) and starts berth-tests.service; that runs each
+// command line in tests, prints ResultMarker and reboots. The unit and the
+// script are returned as extra files.
+func InitSystemd(tests []string) (init string, data map[string][]byte) {
+	var s strings.Builder
+	s.WriteString(`exec >/dev/console 2>&1
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root BERTH_VM=1 BERTH_BIN=/bin/berth
+echo "vm: systemd $(cat /proc/1/comm) up, cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+rc=0
+cd /tmp
+`)
+	for _, t := range tests {
+		fmt.Fprintf(&s, "echo '=== vm run: %s'\n%s\nr=$?\necho \"=== vm exit: $r\"\n[ $r -ne 0 ] && [ $rc -eq 0 ] && rc=$r\n", t, t)
+	}
+	s.WriteString(`echo "` + ResultMarker + `$rc"
+reboot -f
+`)
+	init = `if [ ! -e /.switched ]; then
+	mkdir /newroot && mount -t tmpfs -o mode=755 tmpfs /newroot
+	for e in /*; do [ "$e" = /newroot ] || cp -a "$e" /newroot/; done
+	touch /newroot/.switched
+	exec switch_root /newroot /init
+fi
+: > /etc/machine-id
+exec ` + SystemdBinary + ` --unit=berth-tests.service
+`
+	return init, map[string][]byte{
+		"/etc/systemd/system/berth-tests.service": []byte(SystemdUnit),
+		"/berth-tests.sh":                         []byte(s.String()),
+	}
+}
