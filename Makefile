@@ -4,8 +4,9 @@ GO         ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.gitCommit=$(COMMIT)
-GOFLAGS_BUILD := -trimpath -tags 'netgo osusergo nsenter_embedded'
+GOFLAGS_BUILD := -trimpath -tags 'netgo osusergo nsenter_embedded init_embedded'
 NSENTER    := internal/nsjoin/embedded/berth-nsenter
+INITBIN    := internal/initbin/embedded/berth-init
 export CGO_ENABLED ?= 0
 TEST_TIMEOUT ?= 60m
 
@@ -17,11 +18,15 @@ deps:
 	@./hack/deps.sh
 
 # bin/berth is static (CGO_ENABLED=0): it is copied into containers and
-# onto hosts as a single file. bin/berth-runtime is the same binary; invoked
-# by that name it is the runc-compatible runtime.
+# onto hosts as a single file. bin/berth-runtime is the runc-compatible
+# runtime alone (`berth runtime` is the same command line): a small binary
+# starts faster, and the runtime starts once per container operation. Both
+# embed the container init stage (cmd/berth-init) and the nsenter helper.
 build: $(NSENTER)
+	$(GO) build -trimpath -tags 'netgo osusergo' -ldflags '-s -w' -o $(INITBIN) ./cmd/berth-init
 	$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
-	ln -sf berth bin/berth-runtime
+	rm -f bin/berth-runtime
+	$(GO) build $(GOFLAGS_BUILD) -ldflags '-s -w -X main.version=$(VERSION)' -o bin/berth-runtime ./cmd/berth-runtime
 
 # The one C program: joins a container's namespaces for exec (a Go process
 # cannot setns into user/mount namespaces). Static, embedded in bin/berth.

@@ -39,6 +39,12 @@ type Setup struct {
 	// mount lands under that one mount and leaves with it; the root's
 	// propagation is not touched, and Pivot chroots.
 	SharedMountNS bool
+	// BindRootfs: with SharedMountNS, Prepare binds the rootfs privately
+	// itself (a mount namespace joined by path).
+	BindRootfs bool
+	// BeforeCgroupMount, when set, runs before the first cgroup mount
+	// (the init stage waits there to be in its cgroup and namespace).
+	BeforeCgroupMount func() error
 }
 
 // Root is the container's root filesystem while init prepares it.
@@ -55,6 +61,10 @@ type Root struct {
 func Prepare(s *Setup) (*Root, error) {
 	if !s.SharedMountNS {
 		if err := privateRoot(s); err != nil {
+			return nil, err
+		}
+	} else if s.BindRootfs {
+		if err := BindPrivate(s.Rootfs); err != nil {
 			return nil, err
 		}
 	}
@@ -277,6 +287,11 @@ func (r *Root) mountOne(s *Setup, m *specs.Mount) error {
 	case IsBind(m):
 		return r.bind(m, opts)
 	case m.Type == "cgroup" || m.Type == "cgroup2":
+		if s.BeforeCgroupMount != nil {
+			if err := s.BeforeCgroupMount(); err != nil {
+				return err
+			}
+		}
 		return r.cgroup(s, m, opts)
 	}
 	t, err := r.target(m.Destination, true)

@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/cgroups"
 	"github.com/berth-dev/berth/internal/bootstrap"
 	"github.com/berth-dev/berth/internal/hooks"
+	"github.com/berth-dev/berth/internal/initbin"
 	"github.com/berth-dev/berth/internal/seccompglue"
 	"github.com/berth-dev/berth/ns"
 	"github.com/berth-dev/berth/rootfs"
@@ -38,19 +40,12 @@ type CreateOptions struct {
 // this process's child until the process exits.
 type Container struct {
 	State *State
-	cmd   *exec.Cmd
 }
 
 // Wait waits for the container's init (only in the process that
 // created it) and returns its exit status as a shell reports it:
 // the exit code, or 128+N when killed by signal N.
-func (c *Container) Wait() (int, error) {
-	err := c.cmd.Wait()
-	if c.cmd.ProcessState == nil {
-		return -1, err
-	}
-	return exitStatus(c.cmd.ProcessState.Sys().(syscall.WaitStatus)), nil
-}
+func (c *Container) Wait() (int, error) { return waitPid(c.State.Pid) }
 
 func exitStatus(ws syscall.WaitStatus) int {
 	if ws.Signaled() {
@@ -118,6 +113,11 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	if err := os.Chown(fifo, rootUID, rootGID); err != nil {
 		return nil, fmt.Errorf("chown exec fifo: %w", err)
 	}
+	// 0622 whatever the umask, as runc: in a user namespace joined by
+	// path the init's host uid is not known here.
+	if err := os.Chmod(fifo, 0o622); err != nil {
+		return nil, fmt.Errorf("chmod exec fifo: %w", err)
+	}
 	cg, err := r.newCgroup(id, spec)
 	if err != nil {
 		return nil, err
@@ -126,15 +126,13 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		ID: id, Spec: spec, Rootfs: spec.Root.Path, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1, Seccomp: seccompProg, NewUserNS: userns,
 	}
-	if cg != nil {
+	createCgroup := func() error {
 		if err := cg.Create(); err != nil {
-			return nil, fmt.Errorf("create cgroup: %w", err)
+			return fmt.Errorf("create cgroup: %w", err)
 		}
 		cleanups = append(cleanups, func() { cg.Destroy() })
 		cfg.CgroupMounts, err = cgroupMounts(cg, spec)
-		if err != nil {
-			return nil, err
-		}
+		return err
 	}
 	for _, n := range spec.Linux.Namespaces {
 		if n.Path != "" {
@@ -164,23 +162,23 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	}
 	defer stateDir.Close()
 
-	exe, err := sealedExe()
+	exe, err := initbin.Path()
 	if err != nil {
 		return nil, err
 	}
-	cmd := &exec.Cmd{
-		Path:   exe,
-		Args:   []string{"berth", "init"},
-		Stdin:  orStd(o.Stdin, os.Stdin),
-		Stdout: orStd(o.Stdout, os.Stdout),
-		Stderr: orStd(o.Stderr, os.Stderr),
-	}
+	sp := &initSpawn{exe: exe, cgroupFD: -1, uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
+		timeOffsets: spec.Linux.TimeOffsets}
+	sp.files = []*os.File{orStd(o.Stdin, os.Stdin), orStd(o.Stdout, os.Stdout), orStd(o.Stderr, os.Stderr)}
 	for i := 0; i < o.PreserveFDs; i++ {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+		f := os.NewFile(uintptr(3+i), "preserved")
+		if f == nil {
+			return nil, fmt.Errorf("--preserve-fds %d: descriptor %d is not open", o.PreserveFDs, 3+i)
+		}
+		sp.files = append(sp.files, f)
 	}
 	nextFD := func(f *os.File) int {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
-		return 2 + len(cmd.ExtraFiles)
+		sp.files = append(sp.files, f)
+		return len(sp.files) - 1
 	}
 	syncFD := nextFD(childSock)
 	cfg.StateDirFD = nextFD(stateDir)
@@ -192,49 +190,109 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		defer cf.Close()
 		cfg.ConsoleFD = nextFD(cf)
 	}
-	cmd.Env = []string{bootstrap.EnvSyncFD + "=" + strconv.Itoa(syncFD)}
-	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	sp.env = []string{bootstrap.EnvSyncFD + "=" + strconv.Itoa(syncFD)}
 	for _, n := range spec.Linux.Namespaces {
 		if n.Path == "" {
 			t, _ := ns.Lookup(n.Type)
-			cmd.SysProcAttr.Cloneflags |= t.Clone
-		}
-	}
-	if userns {
-		cmd.SysProcAttr.UidMappings = sysMappings(spec.Linux.UIDMappings)
-		cmd.SysProcAttr.GidMappings = sysMappings(spec.Linux.GIDMappings)
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
-		// The clone leaves the child with the caller's (unmapped) IDs; it
-		// must become the namespace's root before execve, or the exec
-		// drops every capability it has in the new namespace.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
-	}
-	if cg != nil {
-		if fd, ok := cg.CloneFD(); ok {
-			defer unix.Close(fd)
-			cmd.SysProcAttr.UseCgroupFD = true
-			cmd.SysProcAttr.CgroupFD = fd
+			sp.clone |= t.Clone
+		} else {
+			sp.joins = append(sp.joins, n)
 		}
 	}
 	// A cgroup namespace must be rooted at the container's cgroup, which
 	// the init joins after the clone: the init unshares it itself.
-	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWCGROUP != 0 {
-		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWCGROUP
+	if sp.clone&unix.CLONE_NEWCGROUP != 0 {
+		sp.clone &^= unix.CLONE_NEWCGROUP
 		cfg.UnshareCgroupNS = true
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start container init: %w", err)
+	helper := sp.needsHelper()
+	if helper {
+		// The helper joins every namespace given by path; the init joins
+		// none. In a joined mount namespace the init binds the rootfs
+		// privately and chroots, as in a shared one.
+		cfg.Join = nil
+		if p, ok := ns.Has(spec.Linux, specs.MountNamespace); ok && p != "" {
+			cfg.SharedMountNS, cfg.BindRootfs = true, true
+		}
+	}
+	// Placing the init in its cgroup. Moving a process into a cgroup
+	// (writing cgroup.procs) waits for an RCU grace period when no move
+	// happened lately: 5-13 ms on this host, more than the rest of a
+	// container's start. So, without the helper:
+	//   - cgroup v2: clone3 straight into the cgroup (CLONE_INTO_CGROUP);
+	//   - v1 and hybrid, no new user namespace: clone3 into the cgroup2
+	//     part (hybrid), and the init moves its own thread into each v1
+	//     cgroup (bootstrap.Config.CgroupTasks), which takes no such wait;
+	//   - otherwise (a user namespace cannot write the host's cgroup
+	//     files; the helper's grandchild cannot be cloned into a cgroup):
+	//     the runtime moves the init while it builds its root filesystem.
+	selfPlace := false
+	if cg != nil && !helper {
+		layout, _ := cgroups.DetectLayout()
+		selfPlace = layout != cgroups.V2 && !userns && os.Geteuid() == 0
+		if layout == cgroups.V2 || selfPlace {
+			if err := createCgroup(); err != nil {
+				return nil, err
+			}
+		}
+		if fd, ok := cg.CloneFD(); ok {
+			defer unix.Close(fd)
+			sp.cgroupFD = fd
+		} else if unified := cg.Paths()[""]; selfPlace && unified != "" {
+			fd, err := unix.Open(unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return nil, fmt.Errorf("open cgroup %s: %w", unified, err)
+			}
+			defer unix.Close(fd)
+			sp.cgroupFD = fd
+		}
+		if selfPlace {
+			seen := map[string]bool{}
+			for c, dir := range cg.Paths() {
+				if c != "" && !seen[dir] {
+					seen[dir] = true
+					cfg.CgroupTasks = append(cfg.CgroupTasks, dir)
+				}
+			}
+			sort.Strings(cfg.CgroupTasks)
+		}
+	}
+	var pid int
+	if helper {
+		pid, err = sp.startHelper()
+	} else {
+		pid, err = sp.startDirect()
+	}
+	if err != nil {
+		return nil, err
 	}
 	childSock.Close()
-	pid := cmd.Process.Pid
 	cleanups = append(cleanups, func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		unix.Kill(pid, unix.SIGKILL)
+		waitPid(pid)
 	})
-	if cg != nil && !cmd.SysProcAttr.UseCgroupFD {
-		if err := cg.Enter(pid); err != nil {
-			return nil, fmt.Errorf("put init in its cgroup: %w", err)
+	// Elsewhere the init is moved into its cgroup while it starts and
+	// builds its root filesystem: a move into a cgroup waits for an RCU
+	// grace period when no move happened lately (5-10 ms here), and the
+	// init needs its cgroup only later (bootstrap.Config.CgroupPending).
+	var entered chan error
+	if cg != nil && !selfPlace && sp.cgroupFD < 0 {
+		var err error
+		cfg.CgroupMounts, err = cgroupMounts(cg, spec)
+		if err != nil {
+			return nil, err
 		}
+		entered = make(chan error, 1)
+		go func() {
+			if err := cg.Create(); err != nil {
+				entered <- fmt.Errorf("create cgroup: %w", err)
+				return
+			}
+			err := cg.Enter(pid)
+			entered <- err
+		}()
+		cleanups = append(cleanups, func() { cg.Destroy() })
+		cfg.CgroupPending = true
 	}
 	start, _, err := processStart(pid)
 	if err != nil {
@@ -256,6 +314,16 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	if err := conn.Send(cfg); err != nil {
 		return nil, fmt.Errorf("send configuration to init: %w", err)
 	}
+	if entered != nil {
+		if err := <-entered; err != nil {
+			err = fmt.Errorf("put init in its cgroup: %w", err)
+			conn.Send(bootstrap.Msg{Type: bootstrap.MsgError, Error: err.Error()})
+			return nil, err
+		}
+		if err := conn.Send(bootstrap.Msg{Type: bootstrap.MsgCgroup}); err != nil {
+			return nil, fmt.Errorf("tell init it is in its cgroup: %w", err)
+		}
+	}
 	if err := r.converse(conn, st); err != nil {
 		return nil, err
 	}
@@ -267,7 +335,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 			return nil, fmt.Errorf("write pid file: %w", err)
 		}
 	}
-	return &Container{State: st, cmd: cmd}, nil
+	return &Container{State: st}, nil
 }
 
 // converse serves the init stage until it reports the container created.

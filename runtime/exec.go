@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/bootstrap"
+	"github.com/berth-dev/berth/internal/initbin"
 	"github.com/berth-dev/berth/internal/nsjoin"
 	"github.com/berth-dev/berth/internal/seccompglue"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -85,7 +86,7 @@ func (r *Runtime) Exec(id string, o ExecOptions) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	exePath, err := sealedExe()
+	exePath, err := initbin.Path()
 	if err != nil {
 		return nil, err
 	}
@@ -153,12 +154,12 @@ func (r *Runtime) Exec(id string, o ExecOptions) (*Process, error) {
 		defer cf.Close()
 		cfg.ConsoleFD = nextFD(cf)
 	}
-	become := "0"
+	cmd.Args = []string{"berth-nsenter", "-p", strconv.Itoa(pidfdFD), "-f", strconv.FormatUint(uint64(flags), 10),
+		"-e", strconv.Itoa(exeFD), "-o", strconv.Itoa(reportFD)}
 	if userns {
-		become = "1"
+		cmd.Args = append(cmd.Args, "-r")
 	}
-	cmd.Args = []string{"berth-nsenter", strconv.Itoa(pidfdFD), strconv.FormatUint(uint64(flags), 10),
-		strconv.Itoa(exeFD), strconv.Itoa(reportFD), become, "berth", "init"}
+	cmd.Args = append(append(cmd.Args, "--"), initbin.Args...)
 	cmd.Env = []string{bootstrap.EnvSyncFD + "=" + strconv.Itoa(syncFD)}
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("join container %s: %w", id, err)

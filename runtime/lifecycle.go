@@ -41,6 +41,22 @@ func (r *Runtime) Start(id string) error {
 	if err != nil {
 		return err
 	}
+	return r.start(st)
+}
+
+// StartCreated starts a container this process created (run), from the
+// state it holds rather than state.json.
+func (r *Runtime) StartCreated(c *Container) error {
+	unlock, err := r.lock(c.State.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return r.start(c.State)
+}
+
+func (r *Runtime) start(st *State) error {
+	id := st.ID
 	if status := r.status(st); status != specs.StateCreated {
 		return &ErrState{id, "start", status}
 	}
@@ -275,6 +291,25 @@ func (r *Runtime) Delete(id string, force bool) error {
 		}
 		return err
 	}
+	return r.delete(st, force)
+}
+
+// DeleteCreated force-deletes a container this process created (run),
+// from the state it holds rather than state.json.
+func (r *Runtime) DeleteCreated(c *Container) error {
+	unlock, err := r.lock(c.State.ID)
+	if err != nil {
+		return err
+	}
+	defer r.unlockAndForget(c.State.ID, unlock)
+	if _, err := os.Stat(filepath.Join(r.dir(c.State.ID), "state.json")); err != nil {
+		return fmt.Errorf("container %s: %w", c.State.ID, ErrNotExist) // deleted meanwhile
+	}
+	return r.delete(c.State, true)
+}
+
+func (r *Runtime) delete(st *State, force bool) error {
+	id := st.ID
 	status := r.status(st)
 	switch status {
 	case specs.StateRunning, StatePaused:

@@ -101,8 +101,15 @@ func Validate(spec *specs.Spec) error {
 		}
 		return errors.New("process.apparmorProfile: AppArmor profiles are not supported by berth yet")
 	}
-	if l.TimeOffsets != nil {
-		return errors.New("linux.timeOffsets: time namespace offsets are not supported yet")
+	if len(l.TimeOffsets) > 0 {
+		if p, ok := ns.Has(l, specs.TimeNamespace); !ok || p != "" {
+			return errors.New("linux.timeOffsets need a new time namespace in linux.namespaces")
+		}
+		for clock := range l.TimeOffsets {
+			if clock != "monotonic" && clock != "boottime" {
+				return fmt.Errorf("linux.timeOffsets: unknown clock %q (monotonic or boottime)", clock)
+			}
+		}
 	}
 	if l.Personality != nil && l.Personality.Domain != specs.PerLinux && l.Personality.Domain != specs.PerLinux32 {
 		return fmt.Errorf("linux.personality.domain %q is not supported (LINUX or LINUX32)", l.Personality.Domain)
@@ -170,10 +177,6 @@ func validateNamespaces(spec *specs.Spec) error {
 			}
 			if _, err := os.Stat(n.Path); err != nil {
 				return fmt.Errorf("linux.namespaces: %s: %w", n.Type, err)
-			}
-			switch n.Type {
-			case specs.UserNamespace, specs.MountNamespace, specs.PIDNamespace, specs.TimeNamespace:
-				return fmt.Errorf("linux.namespaces: joining an existing %s namespace by path is not supported yet", n.Type)
 			}
 		}
 	}

@@ -62,6 +62,21 @@ type Config struct {
 	// SharedMountNS: the container has no mount namespace of its own;
 	// the runtime has bound the rootfs privately (rootfs.BindPrivate).
 	SharedMountNS bool `json:"sharedMountNs,omitempty"`
+	// BindRootfs: with SharedMountNS, the init itself binds the rootfs
+	// privately (the mount namespace was joined by path, so the runtime
+	// could not).
+	BindRootfs bool `json:"bindRootfs,omitempty"`
+	// CgroupPending: the runtime puts the init in its cgroup while the
+	// init starts on its root filesystem, and sends MsgCgroup when done;
+	// the init waits for it before anything that needs the cgroup (a
+	// cgroup namespace, cgroup mounts, hooks, the user's process).
+	CgroupPending bool `json:"cgroupPending,omitempty"`
+	// CgroupTasks are cgroup v1 directories the init moves its own thread
+	// into (writing 0 to their tasks files) before anything that needs
+	// the cgroup: a thread moving itself skips the lock that makes moving
+	// a process wait for an RCU grace period. The thread is the one that
+	// execs, and after execve the process is that thread alone.
+	CgroupTasks []string `json:"cgroupTasks,omitempty"`
 	// UnshareCgroupNS asks the init to make its cgroup namespace once it
 	// is in its cgroup (a clone would root it at the runtime's cgroup).
 	UnshareCgroupNS bool `json:"unshareCgroupNs,omitempty"`
@@ -80,6 +95,7 @@ const (
 	MsgReady   = "ready"   // init → parent: created; waiting for start
 	MsgError   = "error"   // either way: setup failed
 	MsgSeccomp = "seccomp" // init → parent: here is the seccomp listener fd
+	MsgCgroup  = "cgroup"  // parent → init: you are in your cgroup
 )
 
 // Msg is one message on the sync socket.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -64,11 +65,42 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 			return err
 		}
 	}
-	if cfg.UnshareCgroupNS {
-		// Per thread, and this thread is the one that execs.
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("create cgroup namespace: %w", err)
+	inCgroup := !cfg.CgroupPending
+	// ensureCgroup waits until the runtime has put this process in its
+	// cgroup (it does so while the root filesystem is being built: the
+	// move can take an RCU grace period), then makes the cgroup
+	// namespace, rooted there.
+	ensureCgroup := func() error {
+		if !inCgroup {
+			var m bootstrap.Msg
+			if _, err := conn.Recv(&m); err != nil {
+				return fmt.Errorf("wait for the cgroup: %w", err)
+			}
+			if m.Type == bootstrap.MsgError {
+				return errors.New(m.Error)
+			}
+			if m.Type != bootstrap.MsgCgroup {
+				return fmt.Errorf("wait for the cgroup: unexpected message %q", m.Type)
+			}
+			inCgroup = true
 		}
+		for len(cfg.CgroupTasks) > 0 {
+			// This goroutine is locked to the main thread, the one that
+			// execs: the write moves it.
+			dir := cfg.CgroupTasks[0]
+			if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte("0"), 0); err != nil {
+				return fmt.Errorf("join cgroup %s: %w", dir, err)
+			}
+			cfg.CgroupTasks = cfg.CgroupTasks[1:]
+		}
+		if cfg.UnshareCgroupNS {
+			// Per thread, and this thread is the one that execs.
+			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+				return fmt.Errorf("create cgroup namespace: %w", err)
+			}
+			cfg.UnshareCgroupNS = false
+		}
+		return nil
 	}
 	if !cfg.Exec {
 		if _, ok := nsPath(spec, specs.NetworkNamespace); ok {
@@ -83,9 +115,12 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 		var err error
 		root, err = rootfs.Prepare(&rootfs.Setup{
 			Rootfs: cfg.Rootfs, Spec: spec, CgroupMounts: cfg.CgroupMounts, NewUserNS: cfg.NewUserNS,
-			SharedMountNS: cfg.SharedMountNS,
+			SharedMountNS: cfg.SharedMountNS, BindRootfs: cfg.BindRootfs, BeforeCgroupMount: ensureCgroup,
 		})
 		if err != nil {
+			return err
+		}
+		if err := ensureCgroup(); err != nil {
 			return err
 		}
 		if err := oomScoreAdj(proc.OOMScoreAdj); err != nil {
@@ -119,6 +154,9 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 			return err
 		}
 	} else {
+		if err := ensureCgroup(); err != nil {
+			return err
+		}
 		if err := oomScoreAdj(proc.OOMScoreAdj); err != nil {
 			return err
 		}
@@ -294,7 +332,9 @@ func waitForStart(stateDirFD int) error {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	_, err = unix.Write(fd, []byte{0})
-	unix.Close(fd)
+	// The fifo stays open, close-on-exec: `start` reads until it closes,
+	// so it returns (and runs poststart hooks) once the user's process
+	// has been exec'd, as the spec says, or the init has died.
 	unix.Close(stateDirFD)
 	if err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)

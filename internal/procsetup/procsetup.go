@@ -228,6 +228,11 @@ func SetUser(u specs.User, c *specs.LinuxCapabilities, setgroups bool) error {
 		// No capabilities section: the process keeps none.
 		sets = caps.Sets{}
 	}
+	// The kernel raises an ambient capability only when it is permitted
+	// and inheritable too. `runc spec` writes ambient capabilities without
+	// inheritable ones; runc skips them with a warning, and so does berth
+	// (silently: the container's stderr is not the runtime's log).
+	sets.Ambient &= sets.Permitted & sets.Inheritable
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("keep capabilities across setuid: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -138,8 +137,7 @@ func execVerb(g *globals, args []string) error {
 	}
 	sigs := make(chan os.Signal, 32)
 	if !*detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+		notifyForward(sigs)
 	}
 	p, err := r.Exec(id, opts)
 	if err != nil {

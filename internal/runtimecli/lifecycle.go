@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"syscall"
 	"text/tabwriter"
@@ -211,11 +210,13 @@ func runVerb(g *globals, args []string) error {
 	r := g.runtime()
 	opts := cf.options()
 	var tty *ttyProxy
+	// Read config.json once: Create takes the parsed spec.
+	spec, err := runtime.LoadSpec(absDir(opts.Bundle))
+	if err != nil {
+		return err
+	}
+	opts.Spec = spec
 	if !*detach && opts.ConsoleSocket == "" {
-		spec, err := runtime.LoadSpec(absDir(opts.Bundle))
-		if err != nil {
-			return err
-		}
 		if spec.Process != nil && spec.Process.Terminal {
 			if tty, err = newTTYProxy(); err != nil {
 				return err
@@ -226,15 +227,14 @@ func runVerb(g *globals, args []string) error {
 	}
 	// Forward signals from the moment the container exists.
 	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
+	notifyForward(sigs)
 	c, err := r.Create(id, opts)
 	if err != nil {
 		return err
 	}
 	cleanup := func() {
 		if !*keep {
-			r.Delete(id, true)
+			r.DeleteCreated(c)
 		}
 	}
 	if tty != nil {
@@ -243,7 +243,7 @@ func runVerb(g *globals, args []string) error {
 			return err
 		}
 	}
-	if err := r.Start(id); err != nil {
+	if err := r.StartCreated(c); err != nil {
 		cleanup()
 		return err
 	}

@@ -58,14 +58,26 @@ func BerthBinary(t testing.TB) string {
 			buildErr = &buildError{out: string(out), err: err}
 			return
 		}
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo osusergo nsenter_embedded", "-o", builtPath, "./cmd/berth")
+		initBin := exec.Command("go", "build", "-trimpath", "-tags", "netgo osusergo", "-o", "internal/initbin/embedded/berth-init", "./cmd/berth-init")
+		initBin.Dir = RepoRoot()
+		initBin.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := initBin.CombinedOutput(); err != nil {
+			buildErr = &buildError{out: string(out), err: err}
+			return
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo osusergo nsenter_embedded init_embedded", "-o", builtPath, "./cmd/berth")
 		cmd.Dir = RepoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = &buildError{out: string(out), err: err}
 			return
 		}
-		buildErr = os.Symlink("berth", filepath.Join(dir, "berth-runtime"))
+		rt := exec.Command("go", "build", "-trimpath", "-tags", "netgo osusergo nsenter_embedded init_embedded", "-o", filepath.Join(dir, "berth-runtime"), "./cmd/berth-runtime")
+		rt.Dir = RepoRoot()
+		rt.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := rt.CombinedOutput(); err != nil {
+			buildErr = &buildError{out: string(out), err: err}
+		}
 	})
 	if buildErr != nil {
 		t.Fatalf("build berth: %v", buildErr)
@@ -80,7 +92,7 @@ type buildError struct {
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
-// RuntimeBinary is the berth-runtime link next to BerthBinary.
+// RuntimeBinary is the berth-runtime binary next to BerthBinary.
 func RuntimeBinary(t testing.TB) string {
 	return filepath.Join(filepath.Dir(BerthBinary(t)), "berth-runtime")
 }

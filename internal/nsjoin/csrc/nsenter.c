@@ -1,22 +1,39 @@
 /*
- * berth-nsenter: the one place where berth joins an existing container's
- * namespaces. A multi-threaded Go process cannot setns() into a user or
- * mount namespace, so the runtime runs this small single-threaded helper:
+ * berth-nsenter: the one place where berth joins existing namespaces. A
+ * multi-threaded Go process cannot setns() into a user or mount namespace
+ * (nor unshare a user or time namespace), so the runtime runs this small
+ * single-threaded helper when a container's process must start in such
+ * namespaces: `exec` into a running container, or `create` with
+ * namespaces joined by path (user, mount, pid, time), a new time
+ * namespace, or user-namespace maps only newuidmap/newgidmap may write.
  *
- *   berth-nsenter PIDFD NSFLAGS EXEFD REPORTFD BECOMEROOT ARGV0 ARGS...
+ *   berth-nsenter [-p PIDFD -f NSFLAGS] [-j NSFD:NSTYPE]... [-r] [-u CLONEFLAGS
+ *                 [-s SYNCFD] [-t "MONO_S MONO_NS BOOT_S BOOT_NS"]]
+ *                 -e EXEFD -o REPORTFD -- ARGV0 ARGS...
  *
- * It joins every namespace in NSFLAGS of the process PIDFD refers to, in
- * one setns(pidfd, flags) call (Linux >= 5.8), becomes root of the joined
- * user namespace when BECOMEROOT is 1 (the runtime's IDs are usually not
- * mapped there, and an unmapped user would lose every capability at
- * execve), forks so the child is inside the PID and time namespaces, and
- * the child execs the berth binary open at EXEFD (fexecve: the path would
- * not resolve in the container's mount namespace). The parent writes the
+ * In this order it
+ *   -p/-f  joins every namespace in NSFLAGS of the process PIDFD refers to,
+ *          in one setns(pidfd, flags) call (Linux >= 5.8);
+ *   -j     joins the namespace open at NSFD, which must be of type NSTYPE
+ *          (a CLONE_NEW* flag: a path to the wrong type is an error), in
+ *          the order given (the runtime puts a user namespace first, so it
+ *          owns the rights to the others);
+ *   -r     becomes root of the user namespace it is now in (the runtime's
+ *          IDs are usually not mapped there, and an unmapped user would
+ *          lose every capability at execve);
+ *   -u     unshares CLONEFLAGS: a new user namespace first, alone; then,
+ *          with -s, writes one byte to SYNCFD and waits for one back while
+ *          the runtime writes its uid/gid maps, and becomes its root; then
+ *          the other namespaces, owned by the new user namespace;
+ *   -t     writes the new time namespace's clock offsets;
+ * then forks, so the child is inside the PID and time namespaces, and the
+ * child execs the program open at EXEFD (fexecve: a path would not
+ * resolve in the container's mount namespace). The parent writes the
  * child's PID to REPORTFD and exits; the runtime, a child subreaper,
- * inherits the child.
+ * inherits the child. File descriptors 0..N pass through untouched.
  *
- * It decides nothing: which namespaces and which binary are the runtime's
- * choice. All other setup happens in the Go init stage it execs.
+ * It decides nothing: which namespaces, maps and program are the
+ * runtime's choice. All other setup happens in the Go init stage it execs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +49,11 @@
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
 #endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+#define MAXJOIN 16
 
 extern char **environ;
 
@@ -53,31 +75,109 @@ static long number(const char *s, const char *what)
 	return v;
 }
 
+static void become_root(void)
+{
+	/* setgroups is denied in some user namespaces; then there are no
+	 * groups to drop. */
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
+		die("setgroups");
+	if (setresgid(0, 0, 0) < 0)
+		die("setresgid");
+	if (setresuid(0, 0, 0) < 0)
+		die("setresuid");
+}
+
+static void write_file(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(path);
+	size_t n = strlen(data);
+	if (write(fd, data, n) != (ssize_t)n)
+		die(path);
+	close(fd);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: berth-nsenter [-p PIDFD -f NSFLAGS] [-j NSFD:NSTYPE]... [-r] [-u CLONEFLAGS [-s SYNCFD] [-t OFFSETS]]\n"
+			"                     -e EXEFD -o REPORTFD -- ARGV0 [ARGS...]\n"
+			"(an internal helper of berth's runtime)\n");
+	_exit(125);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 7) {
-		fprintf(stderr, "usage: berth-nsenter PIDFD NSFLAGS EXEFD REPORTFD BECOMEROOT ARGV0 [ARGS...]\n"
-				"(an internal helper of berth's runtime)\n");
-		return 125;
-	}
-	int pidfd = number(argv[1], "pidfd");
-	int flags = number(argv[2], "namespace flags");
-	int exefd = number(argv[3], "exe fd");
-	int reportfd = number(argv[4], "report fd");
-	int become_root = number(argv[5], "become-root flag");
+	int pidfd = -1, exefd = -1, reportfd = -1, syncfd = -1, root = 0;
+	long nsflags = 0, unshareflags = 0;
+	int joins[MAXJOIN], jointypes[MAXJOIN], njoin = 0;
+	const char *offsets = NULL;
+	int opt;
 
-	if (flags && syscall(SYS_setns, pidfd, flags) < 0)
-		die("setns");
-	close(pidfd);
-	if (become_root) {
-		/* setgroups is denied in some user namespaces; then there are
-		 * no groups to drop. */
-		if (setgroups(0, NULL) < 0 && errno != EPERM)
-			die("setgroups");
-		if (setresgid(0, 0, 0) < 0)
-			die("setresgid");
-		if (setresuid(0, 0, 0) < 0)
-			die("setresuid");
+	while ((opt = getopt(argc, argv, "+p:f:j:ru:s:t:e:o:")) != -1) {
+		switch (opt) {
+		case 'p': pidfd = number(optarg, "pidfd"); break;
+		case 'f': nsflags = number(optarg, "namespace flags"); break;
+		case 'j': {
+			char *colon = strchr(optarg, ':');
+			if (njoin == MAXJOIN || !colon)
+				usage();
+			*colon = 0;
+			joins[njoin] = number(optarg, "namespace fd");
+			jointypes[njoin++] = number(colon + 1, "namespace type");
+			break;
+		}
+		case 'r': root = 1; break;
+		case 'u': unshareflags = number(optarg, "unshare flags"); break;
+		case 's': syncfd = number(optarg, "sync fd"); break;
+		case 't': offsets = optarg; break;
+		case 'e': exefd = number(optarg, "exe fd"); break;
+		case 'o': reportfd = number(optarg, "report fd"); break;
+		default: usage();
+		}
+	}
+	if (exefd < 0 || reportfd < 0 || optind >= argc)
+		usage();
+
+	if (pidfd >= 0) {
+		if (nsflags && syscall(SYS_setns, pidfd, nsflags) < 0)
+			die("setns(pidfd)");
+		close(pidfd);
+	}
+	for (int i = 0; i < njoin; i++) {
+		if (setns(joins[i], jointypes[i]) < 0)
+			die("setns (is the namespace path of the type given in config.json?)");
+		close(joins[i]);
+	}
+	if (root)
+		become_root();
+	if (unshareflags & CLONE_NEWUSER) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			die("unshare(CLONE_NEWUSER)");
+		if (syncfd >= 0) {
+			char c = 'u';
+			if (write(syncfd, &c, 1) != 1)
+				die("ask for id maps");
+			if (read(syncfd, &c, 1) != 1 || c != 'm') {
+				errno = EPIPE;
+				die("wait for id maps");
+			}
+			close(syncfd);
+		}
+		become_root();
+		unshareflags &= ~CLONE_NEWUSER;
+	}
+	if (unshareflags && unshare(unshareflags) < 0)
+		die("unshare");
+	if (offsets && (unshareflags & CLONE_NEWTIME)) {
+		long ms, mns, bs, bns;
+		char buf[160];
+		if (sscanf(offsets, "%ld %ld %ld %ld", &ms, &mns, &bs, &bns) != 4) {
+			errno = EINVAL;
+			die("time offsets");
+		}
+		snprintf(buf, sizeof buf, "monotonic %ld %ld\nboottime %ld %ld\n", ms, mns, bs, bns);
+		write_file("/proc/self/timens_offsets", buf);
 	}
 	if (fcntl(reportfd, F_SETFD, FD_CLOEXEC) < 0)
 		die("report fd");
@@ -85,7 +185,7 @@ int main(int argc, char **argv)
 	if (pid < 0)
 		die("fork");
 	if (pid == 0) {
-		syscall(SYS_execveat, exefd, "", &argv[6], environ, AT_EMPTY_PATH);
+		syscall(SYS_execveat, exefd, "", &argv[optind], environ, AT_EMPTY_PATH);
 		die("execveat");
 	}
 	char buf[32];

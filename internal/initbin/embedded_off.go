@@ -1,0 +1,5 @@
+//go:build !init_embedded
+
+package initbin
+
+var embedded []byte
