@@ -10,3 +10,5 @@ export PATH="/usr/local/go/bin:$PATH"
 (cd .. && CGO_ENABLED=1 go run -tags libseccomp ./seccomp/internal/seccompbench -rounds 7)
 # registry: pull + unpack of a 66 MB image from a loopback registry, berth vs dockerd 20.10.
 (cd .. && go run ./bench/pull -rounds 5 -berth bin/berth)
+# runtime: berth-runtime run vs runc run on the same busybox bundle (runc spec, process true): wall time, peak RSS.
+(cd .. && go run ./bench/runtime -rounds 15 -berth bin/berth-runtime)
