@@ -245,6 +245,19 @@ func TestRuntimeSeccompDumpMatchesProfile(t *testing.T) {
 		t.Fatalf("state %q: %v", out, err)
 	}
 	pid := fmt.Sprint(st.Pid)
+	// run --detach returns once the process is released; with
+	// no_new_privs the filter is loaded just before the exec of sleep.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+		if strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %s never became sleep", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	berth := func(args ...string) (string, int) {
 		cmd := exec.Command(e.berth, args...)
 		b, err := cmd.CombinedOutput()
