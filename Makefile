@@ -27,6 +27,7 @@ build: $(NSENTER)
 	$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
 	rm -f bin/berth-runtime
 	$(GO) build $(GOFLAGS_BUILD) -ldflags '-s -w -X main.version=$(VERSION)' -o bin/berth-runtime ./cmd/berth-runtime
+	$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/berth-monitor ./cmd/berth-monitor
 
 # The one C program: joins a container's namespaces for exec (a Go process
 # cannot setns into user/mount namespaces). Static, embedded in bin/berth.

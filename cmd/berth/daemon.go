@@ -110,6 +110,16 @@ func runtimePath(cfg *config.Config, self string) (string, error) {
 	return p, nil
 }
 
+// monitorArgv runs container monitors: berth-monitor beside this binary
+// (small: one runs per container), else this binary's monitor verb.
+func monitorArgv(self string) []string {
+	p := filepath.Join(filepath.Dir(self), "berth-monitor")
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return []string{p}
+	}
+	return []string{self, "monitor"}
+}
+
 func serveDaemon(cfg *config.Config) error {
 	self, err := os.Executable()
 	if err != nil {
@@ -143,7 +153,7 @@ func serveDaemon(cfg *config.Config) error {
 		return err
 	}
 	eng, err := engine.New(engine.Options{
-		Config: cfg, MonitorArgv: []string{self, "monitor"}, Runtime: rt,
+		Config: cfg, MonitorArgv: monitorArgv(self), Runtime: rt,
 		Images: engine.StoreImages{Store: store}, RootFS: engine.SnapshotRootFS{Snaps: snaps},
 		Seccomp: seccompBuilder(cfg), DefaultSeccompProfile: profile, Remap: remap, Version: version,
 	})
