@@ -27,6 +27,8 @@ type CreateRequest struct {
 func (e *Engine) Create(req CreateRequest) (container.CreateResponse, error) {
 	var resp container.CreateResponse
 	resp.Warnings = []string{}
+	t0 := time.Now()
+	defer e.trace(t0, "create")
 	if req.Config == nil {
 		return resp, errdefs.InvalidParameterf("config cannot be empty in order to create a container")
 	}

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/caps"
 	"github.com/berth-dev/berth/engine/config"
@@ -51,6 +53,16 @@ type RootFS interface {
 	Remove(id string) error
 }
 
+// RuntimeLib is the OCI runtime as a Go package (berth's runtime/), used
+// in-process for the calls that need no new process, saving an exec of
+// the runtime binary per start, kill, pause and resume.
+type RuntimeLib interface {
+	Start(id string) error
+	Kill(id string, sig syscall.Signal, all bool) error
+	Pause(id string) error
+	Resume(id string) error
+}
+
 // Options configure an Engine.
 type Options struct {
 	Config *config.Config
@@ -58,6 +70,8 @@ type Options struct {
 	MonitorArgv []string
 	// Runtime is the OCI runtime binary (berth-runtime, or runc).
 	Runtime string
+	// Lib, when set, is the same runtime (same state root) in-process.
+	Lib     RuntimeLib
 	Images  Images
 	RootFS  RootFS
 	// Seccomp compiles Docker JSON profiles; nil runs without seccomp.
@@ -240,3 +254,10 @@ func (e *Engine) reserveName(name, id string) error {
 }
 
 var errNotRunning = errors.New("is not running")
+
+// trace prints how long a step took, with --debug.
+func (e *Engine) trace(since time.Time, format string, args ...any) {
+	if e.opts.Config.Debug {
+		fmt.Fprintf(os.Stderr, "berth daemon: %s after %s\n", fmt.Sprintf(format, args...), time.Since(since).Round(10*time.Microsecond))
+	}
+}

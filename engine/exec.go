@@ -201,11 +201,13 @@ func (e *Engine) ExecStart(ctx context.Context, id string, conn Stream, detach b
 	} else if inW != nil {
 		go func() { io.Copy(inW, conn); inW.Close() }()
 	}
-	if b, err := readPidFile(pidFile, 50); err == nil {
-		x.mu.Lock()
-		x.pid = b
-		x.mu.Unlock()
-	}
+	go func() {
+		if pid, err := readPidFile(pidFile, 200); err == nil {
+			x.mu.Lock()
+			x.pid = pid
+			x.mu.Unlock()
+		}
+	}()
 	err = cmd.Wait()
 	code := 0
 	if err != nil {

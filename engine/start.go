@@ -79,10 +79,12 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 		}
 		return err
 	}
+	t0 := time.Now()
 	rootfs, err := e.opts.RootFS.Prepare(c.ID, snap.ImageChain, snap.UIDMaps, snap.GIDMaps)
 	if err != nil {
 		return fail(fmt.Errorf("prepare the root filesystem: %w", err))
 	}
+	e.trace(t0, "start %s: rootfs", c.ID[:12])
 	spec, err := e.buildSpec(snap, rootfs)
 	if err != nil {
 		return fail(err)
@@ -113,6 +115,7 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 		return fail(fmt.Errorf("failed to create task for container: %w", err))
 	}
 	go proc.Wait() // the daemon is the monitor's parent until it restarts
+	e.trace(t0, "start %s: monitor ready (container created)", c.ID[:12])
 	waitCh, err := monitor.Wait(mcfg.Socket)
 	if err != nil {
 		return fail(err)
@@ -124,7 +127,13 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 	for _, p := range pending {
 		e.connectAttach(c, p)
 	}
-	if err := monitor.Start(mcfg.Socket); err != nil {
+	startErr := error(nil)
+	if e.opts.Lib != nil {
+		startErr = e.opts.Lib.Start(c.ID)
+	} else {
+		startErr = monitor.Start(mcfg.Socket)
+	}
+	if err := startErr; err != nil {
 		exec := fmt.Errorf("failed to start container: %w", err)
 		// The monitor reaps the killed init and exits; its wait answer
 		// arrives on waitCh and is dropped with this failed start.
@@ -132,6 +141,7 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 		<-waitCh
 		return fail(exec)
 	}
+	e.trace(t0, "start %s: started", c.ID[:12])
 	c.mu.Lock()
 	c.State = State{Status: "running", Pid: pid, MonitorPid: proc.Pid, StartedAt: time.Now().UTC(), Exits: c.State.Exits}
 	if restart {
@@ -177,6 +187,8 @@ func (e *Engine) watch(c *Container, waitCh <-chan monitor.WaitResult) {
 // handleExit records an exit, releases the rootfs, and applies
 // --rm and restart policies.
 func (e *Engine) handleExit(c *Container, ex monitor.Exit) {
+	t0 := time.Now()
+	defer e.trace(t0, "exit %s: handled", c.ID[:12])
 	c.mu.Lock()
 	c.State.Status = "exited"
 	c.State.Pid, c.State.MonitorPid = 0, 0

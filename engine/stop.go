@@ -97,7 +97,13 @@ func (e *Engine) signal(c *Container, sig unix.Signal, paused bool) error {
 	c.mu.Lock()
 	e.containerEvent(c, events.ActionKill, map[string]string{"signal": itoa(int(sig))})
 	c.mu.Unlock()
-	if _, err := e.runtime("kill", c.ID, itoa(int(sig))); err != nil {
+	var err error
+	if e.opts.Lib != nil {
+		err = e.opts.Lib.Kill(c.ID, sig, false)
+	} else {
+		_, err = e.runtime("kill", c.ID, itoa(int(sig)))
+	}
+	if err != nil {
 		c.mu.Lock()
 		gone := !c.State.Running()
 		c.mu.Unlock()
@@ -234,8 +240,16 @@ func (e *Engine) freeze(ref string, pause bool) error {
 	if !pause {
 		verb, next, action = "resume", "running", events.ActionUnPause
 	}
-	if _, err := e.runtime(verb, c.ID); err != nil {
-		return err
+	switch {
+	case e.opts.Lib != nil && pause:
+		err = e.opts.Lib.Pause(c.ID)
+	case e.opts.Lib != nil:
+		err = e.opts.Lib.Resume(c.ID)
+	default:
+		_, err = e.runtime(verb, c.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("%s container %s: %w", verb, c.ID[:12], err)
 	}
 	c.mu.Lock()
 	if c.State.Running() {

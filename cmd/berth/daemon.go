@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/engine"
 	"github.com/berth-dev/berth/engine/config"
 	"github.com/berth-dev/berth/image"
+	berthruntime "github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/snapshot"
 	"github.com/spf13/pflag"
 )
@@ -152,7 +153,13 @@ func serveDaemon(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(engine.Options{
+	var lib engine.RuntimeLib
+	if filepath.Base(rt) == "berth-runtime" && filepath.Dir(rt) == filepath.Dir(self) {
+		// The runtime is this binary: call it in-process where no new
+		// process is needed (start, kill, pause, resume).
+		lib = berthruntime.New(filepath.Join(cfg.ExecRoot, "runtime"))
+	}
+	eng, err := engine.New(engine.Options{Lib: lib,
 		Config: cfg, MonitorArgv: monitorArgv(self), Runtime: rt,
 		Images: engine.StoreImages{Store: store}, RootFS: engine.SnapshotRootFS{Snaps: snaps},
 		Seccomp: seccompBuilder(cfg), DefaultSeccompProfile: profile, Remap: remap, Version: version,
