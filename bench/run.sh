@@ -12,3 +12,5 @@ export PATH="/usr/local/go/bin:$PATH"
 (cd .. && go run ./bench/pull -rounds 5 -berth bin/berth)
 # runtime: berth-runtime run vs runc run on the same busybox bundle (runc spec, process true): wall time, peak RSS.
 (cd .. && go run ./bench/runtime -rounds 15 -berth bin/berth-runtime)
+# engine: docker run --rm / docker exec through the docker CLI, berth daemon vs dockerd 20.10; monitor vs shim memory.
+(cd .. && go run ./bench/engine -rounds 9 -berth bin/berth)
