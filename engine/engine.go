@@ -71,9 +71,9 @@ type Options struct {
 	// Runtime is the OCI runtime binary (berth-runtime, or runc).
 	Runtime string
 	// Lib, when set, is the same runtime (same state root) in-process.
-	Lib     RuntimeLib
-	Images  Images
-	RootFS  RootFS
+	Lib    RuntimeLib
+	Images Images
+	RootFS RootFS
 	// Seccomp compiles Docker JSON profiles; nil runs without seccomp.
 	Seccomp specopts.SeccompBuilder
 	// DefaultSeccompProfile is the daemon's default profile JSON

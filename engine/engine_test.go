@@ -124,7 +124,9 @@ func TestCheckExecutable(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "bin", "sh"), []byte("x"), 0o755)
 	os.WriteFile(filepath.Join(root, "data"), []byte("x"), 0o644)
 	os.Symlink("/etc/passwd", filepath.Join(root, "bin", "escape"))
-	p := func(args ...string) *specs.Process { return &specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin"}} }
+	p := func(args ...string) *specs.Process {
+		return &specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin"}}
+	}
 	if err := checkExecutable(root, p("sh")); err != nil {
 		t.Fatal(err)
 	}
