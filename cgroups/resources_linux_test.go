@@ -406,3 +406,27 @@ func TestContainerMountsLayout(t *testing.T) {
 		}
 	}
 }
+
+// cgroup v2's "no internal processes" rule: a cgroup with processes of its
+// own cannot hand controllers to a child, so a container cgroup below it
+// fails with an error that says why, and nothing is left behind.
+func TestNoInternalProcesses(t *testing.T) {
+	if layout, _ := DetectLayout(); layout != V2 {
+		t.Skip("a cgroup v2 rule (hybrid hosts enable no controllers in cgroup2 unless asked)")
+	}
+	parent := newTest(t, nil)
+	startIn(t, parent, "sleep 100")
+	dir := parent.Paths()[""]
+	child, err := New(Config{ContainerID: "x", Path: "/" + filepath.Base(dir) + "/child", Resources: &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](5)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = child.Create()
+	if err == nil || !strings.Contains(err.Error(), "internal processes") {
+		child.Destroy()
+		t.Fatalf("Create below a cgroup with processes: %v", err)
+	}
+	if fileExists(dir, "child") {
+		t.Error("the child cgroup was left behind")
+	}
+}

@@ -118,9 +118,17 @@ func (ir Initramfs) Write(w io.Writer) error {
 	c.chardev("/dev/console", 0o600, 5, 1)
 	c.chardev("/dev/null", 0o666, 1, 3)
 	c.file(busybox, 0o755, bb)
+	// A program the guest gets from the host replaces busybox's applet of
+	// that name wherever busybox would put it (so PATH finds the real one;
+	// a link left in place would also make the kernel's unpacker write the
+	// file through it, onto busybox).
+	provided := map[string]bool{}
+	for g := range ir.Files {
+		provided[path.Base(g)] = true
+	}
 	for _, l := range strings.Fields(string(out)) {
 		p := "/" + strings.TrimPrefix(l, "/")
-		if p == busybox {
+		if p == busybox || provided[path.Base(p)] {
 			continue
 		}
 		mkdirs(p)

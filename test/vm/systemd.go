@@ -14,19 +14,48 @@ const SystemdBinary = "/lib/systemd/systemd"
 
 var lddRe = regexp.MustCompile(`(?m)(/\S+) \(0x[0-9a-f]+\)$`)
 
+// WithLibraries adds a host binary and the shared libraries it loads (from
+// ldd) to files, at the same paths in the guest.
+func WithLibraries(files map[string]string, bin string) error {
+	out, err := exec.Command("ldd", bin).Output()
+	if err != nil {
+		return fmt.Errorf("ldd %s: %w", bin, err)
+	}
+	files[bin] = bin
+	for _, m := range lddRe.FindAllStringSubmatch(string(out), -1) {
+		files[m[1]] = m[1]
+	}
+	return nil
+}
+
+// HostTools are util-linux and libcap programs tests call whose busybox
+// applets lack options (setpriv --bounding-set, unshare's full set); the
+// guest gets the host's binaries where the host has them.
+var HostTools = []string{"setpriv", "unshare", "nsenter", "getpcaps"}
+
+// AddHostTools adds the HostTools found on the host (and their libraries).
+func AddHostTools(files map[string]string) error {
+	for _, name := range HostTools {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		if err := WithLibraries(files, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SystemdFiles lists systemd and the shared libraries it loads (from ldd)
 // as guest path → host path, plus /etc/os-release.
 func SystemdFiles() (map[string]string, error) {
 	if _, err := os.Stat(SystemdBinary); err != nil {
 		return nil, fmt.Errorf("systemd guest: %w (install the systemd package)", err)
 	}
-	out, err := exec.Command("ldd", SystemdBinary).Output()
-	if err != nil {
-		return nil, fmt.Errorf("systemd guest: ldd %s: %w", SystemdBinary, err)
-	}
-	files := map[string]string{SystemdBinary: SystemdBinary}
-	for _, m := range lddRe.FindAllStringSubmatch(string(out), -1) {
-		files[m[1]] = m[1]
+	files := map[string]string{}
+	if err := WithLibraries(files, SystemdBinary); err != nil {
+		return nil, fmt.Errorf("systemd guest: %w", err)
 	}
 	for _, f := range []string{"/etc/os-release", "/usr/lib/os-release"} {
 		if _, err := os.Stat(f); err == nil {

@@ -54,6 +54,9 @@ func guest(t *testing.T, pkgs []string, args string) (Kernel, map[string]string,
 	t.Logf("kernel %s (%v)", kernel.Vmlinux, time.Since(t0).Round(time.Millisecond))
 	dir := t.TempDir()
 	files := map[string]string{"/bin/berth": testutil.BerthBinary(t)}
+	if err := AddHostTools(files); err != nil {
+		t.Fatal(err)
+	}
 	var runs []string
 	for _, p := range pkgs {
 		name := strings.ReplaceAll(strings.Trim(p, "./"), "/", "_") + ".test"
@@ -140,7 +143,8 @@ func TestCgroupV2InVM(t *testing.T) {
 			"--- PASS: TestRuntimeRunCPUQuota", "--- PASS: TestRuntimeRunOOMExit137", "--- PASS: TestRuntimeRunForkBomb",
 			"--- PASS: TestRuntimeRunDeviceDeniedAfterMknod", "--- PASS: TestRuntimeCgroupNamespaceView",
 			"--- PASS: TestIOThrottleEnforced", "--- PASS: TestMemorySwapAndUpdate", "--- PASS: TestCPUSetPinsProcesses",
-			"--- PASS: TestHugetlbLimit", "--- PASS: TestUnifiedKeys", "--- PASS: TestDevicePolicyUpdate"}
+			"--- PASS: TestHugetlbLimit", "--- PASS: TestUnifiedKeys", "--- PASS: TestDevicePolicyUpdate",
+			"--- PASS: TestNoInternalProcesses"}
 	}
 	boot(t, kernel, Initramfs{Files: files, Init: "export BERTH_BIN=/bin/berth\n" + Init(modules, runs)}, want)
 }
