@@ -1,8 +1,13 @@
-// Package client is berth's thin Docker Engine API client: the calls the
-// berth CLI makes, over the daemon's unix socket, at API version 1.41,
-// including hijacked attach/exec streams. It starts a daemon on demand
-// when none answers on the default socket. It owns no state beyond one
-// HTTP connection pool.
+// Package client is the berth CLI's side of the Docker Engine API: a small
+// HTTP/1.1 client over the daemon's unix socket (or tcp://), API version
+// 1.41, with the daemon's JSON errors as *Error, hijacked streams for
+// attach and exec, and typed calls for the requests the CLI makes (the
+// structures are Docker's own, github.com/docker/docker/api/types).
+//
+// It owns nothing on disk and starts nothing: finding or starting a daemon
+// is the CLI's business (cmd/berth). It is kept free of heavy dependencies
+// (no OpenTelemetry, no docker/client) so that the berth binary, which is
+// also the container's init stage, starts fast.
 package client
 
 import (
@@ -17,35 +22,97 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
-// APIVersion is the version the client speaks.
-const APIVersion = "v1.41"
-
-// DefaultHost is the daemon socket when neither -H nor DOCKER_HOST says.
+// DefaultHost is where berth daemon listens unless told otherwise.
 const DefaultHost = "unix:///run/berth/berth.sock"
+
+// APIVersion is the version the CLI speaks (and berth daemon advertises).
+const APIVersion = "1.41"
 
 // Client talks to one daemon.
 type Client struct {
-	Host string
-	sock string
-	http *http.Client
+	host    string
+	network string // "unix" or "tcp"
+	addr    string
+	version string
+	hc      *http.Client
 }
 
-// Error is a non-2xx answer: the daemon's message and status code.
+// Host returns the daemon address as given (unix:///path, tcp://h:p).
+func (c *Client) Host() string { return c.host }
+
+// ResolveHost picks the daemon address as the docker CLI does: the flag,
+// else $DOCKER_HOST, else DefaultHost.
+func ResolveHost(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return h
+	}
+	return DefaultHost
+}
+
+// ParseHost splits a daemon address into a network and an address.
+func ParseHost(host string) (network, addr string, err error) {
+	switch {
+	case strings.HasPrefix(host, "unix://"):
+		addr = strings.TrimPrefix(host, "unix://")
+		if addr == "" {
+			return "", "", fmt.Errorf("invalid daemon host %q: unix:// needs a socket path", host)
+		}
+		return "unix", addr, nil
+	case strings.HasPrefix(host, "tcp://"):
+		u, err := url.Parse(host)
+		if err != nil || u.Host == "" {
+			return "", "", fmt.Errorf("invalid daemon host %q: want tcp://HOST:PORT", host)
+		}
+		if u.Port() == "" {
+			u.Host += ":2375"
+		}
+		return "tcp", u.Host, nil
+	case strings.HasPrefix(host, "/"):
+		return "unix", host, nil
+	}
+	return "", "", fmt.Errorf("invalid daemon host %q: want unix:///path/to/socket or tcp://HOST:PORT", host)
+}
+
+// New returns a client of the daemon at host (see ResolveHost).
+func New(host string) (*Client, error) {
+	network, addr, err := ParseHost(host)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{host: host, network: network, addr: addr, version: APIVersion}
+	if v := os.Getenv("DOCKER_API_VERSION"); v != "" {
+		c.version = v
+	}
+	c.hc = &http.Client{Transport: &http.Transport{
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dial(ctx) },
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+	}}
+	return c, nil
+}
+
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	return (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, c.network, c.addr)
+}
+
+// Error is a non-2xx answer of the daemon. Its text is what the docker
+// CLI prints: "Error response from daemon: MESSAGE".
 type Error struct {
 	Status  int
 	Message string
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *Error) Error() string { return "Error response from daemon: " + e.Message }
 
-// StatusOf returns the HTTP status of an API error (0 otherwise).
+// StatusOf returns the HTTP status of a daemon error, or 0.
 func StatusOf(err error) int {
 	var e *Error
 	if errors.As(err, &e) {
@@ -54,203 +121,193 @@ func StatusOf(err error) int {
 	return 0
 }
 
-// New makes a client for host ("" = $DOCKER_HOST or DefaultHost).
-func New(host string) (*Client, error) {
-	if host == "" {
-		host = os.Getenv("DOCKER_HOST")
-	}
-	if host == "" {
-		host = DefaultHost
-	}
-	u, err := url.Parse(host)
-	if err != nil || u.Scheme != "unix" || u.Path == "" {
-		return nil, fmt.Errorf("invalid daemon host %q: berth speaks unix:///path sockets only", host)
-	}
-	c := &Client{Host: host, sock: u.Path}
-	c.http = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", c.sock)
-		},
-		MaxIdleConnsPerHost: 4,
-	}}
-	return c, nil
+// IsNotFound says whether the daemon answered 404.
+func IsNotFound(err error) bool { return StatusOf(err) == http.StatusNotFound }
+
+// ConnectError says that no daemon answered at the host.
+type ConnectError struct {
+	Host string
+	Err  error
 }
 
-// Socket is the daemon's socket path.
-func (c *Client) Socket() string { return c.sock }
-
-// Ping checks that a daemon answers.
-func (c *Client) Ping() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodHead, "http://berth/_ping", nil)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", e.Host)
 }
 
-// EnsureDaemon pings the daemon and, when none answers and the caller is
-// root, starts `berth daemon -H HOST` in the background (with
-// $BERTH_DAEMON_CONFIG as its --config when set; its log beside the
-// socket, daemon.log) and waits for it: one command works on a fresh
-// machine.
-func (c *Client) EnsureDaemon() error {
-	if c.Ping() == nil {
-		return nil
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", c.Host)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	os.MkdirAll(filepath.Dir(c.sock), 0o755)
-	log, err := os.OpenFile(filepath.Join(filepath.Dir(c.sock), "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	args := []string{"daemon", "-H", c.Host}
-	if cfg := os.Getenv("BERTH_DAEMON_CONFIG"); cfg != "" {
-		args = append(args, "--config", cfg)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = "/"
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start the berth daemon: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	for i := 0; i < 400; i++ {
-		if c.Ping() == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("the berth daemon exited at start; see %s", log.Name())
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("the berth daemon did not answer within 10 s; see %s", log.Name())
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// IsConnectError says whether err means no daemon answered.
+func IsConnectError(err error) bool {
+	var e *ConnectError
+	return errors.As(err, &e)
 }
 
 func (c *Client) url(path string, q url.Values) string {
-	u := "http://berth/" + APIVersion + path
+	u := "http://berth/v" + c.version + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
 	return u
 }
 
-// Do sends a request; a non-2xx answer is an *Error with the daemon's
-// message. The caller closes the body.
-func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body io.Reader, hdr http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), body)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", c.Host)
-		}
-		return nil, err
-	}
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotModified {
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var m struct{ Message string }
-		if json.Unmarshal(data, &m) != nil || m.Message == "" {
-			m.Message = strings.TrimSpace(string(data))
-		}
-		return nil, &Error{Status: resp.StatusCode, Message: m.Message}
-	}
-	return resp, nil
+// Request is one API call.
+type Request struct {
+	Method string
+	Path   string // without the version prefix: /containers/json
+	Query  url.Values
+	Body   io.Reader
+	JSON   any // marshalled as the body when Body is nil
+	Header http.Header
 }
 
-// JSON sends in (if not nil) as JSON and decodes the answer into out
-// (if not nil).
-func (c *Client) JSON(ctx context.Context, method, path string, q url.Values, in, out any) error {
-	var body io.Reader
+// Do sends a request and returns the response of a 2xx status (the
+// caller closes its body); any other status is an *Error.
+func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
+	body := r.Body
 	hdr := http.Header{}
-	if in != nil {
-		data, err := json.Marshal(in)
+	for k, v := range r.Header {
+		hdr[k] = v
+	}
+	if body == nil && r.JSON != nil {
+		b, err := json.Marshal(r.JSON)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		body = bytes.NewReader(data)
+		body = bytes.NewReader(b)
 		hdr.Set("Content-Type", "application/json")
 	}
-	resp, err := c.Do(ctx, method, path, q, body, hdr)
+	req, err := http.NewRequestWithContext(ctx, r.Method, c.url(r.Path, r.Query), body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = hdr
+	req.Header.Set("User-Agent", "berth-cli")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &ConnectError{Host: c.host, Err: err}
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	return nil, readError(resp)
+}
+
+func readError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var m struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(b, &m) != nil || m.Message == "" {
+		m.Message = strings.TrimSpace(string(b))
+	}
+	if m.Message == "" {
+		m.Message = fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	return &Error{Status: resp.StatusCode, Message: m.Message}
+}
+
+// Call sends a request and decodes a JSON answer into out (nil: discard).
+func (c *Client) Call(ctx context.Context, r Request, out any) error {
+	resp, err := c.Do(ctx, r)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if out != nil && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified {
-		return json.NewDecoder(resp.Body).Decode(out)
+	if out == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
 	}
-	io.Copy(io.Discard, resp.Body)
+	if raw, ok := out.(*json.RawMessage); ok {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		*raw = b
+		return err
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode the daemon's answer to %s %s: %w", r.Method, r.Path, err)
+	}
 	return nil
 }
 
-// Conn is a hijacked stream: reads see what followed the 101 answer.
-type Conn struct {
-	net.Conn
-	br *bufio.Reader
+// Ping asks HEAD /_ping and returns the API version the daemon advertises.
+func (c *Client) Ping(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "http://berth/_ping", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return "", &ConnectError{Host: c.host, Err: err}
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return "", &Error{Status: resp.StatusCode, Message: "ping: " + resp.Status}
+	}
+	return resp.Header.Get("Api-Version"), nil
 }
 
-func (c *Conn) Read(p []byte) (int, error) { return c.br.Read(p) }
+// Conn is a hijacked connection: the raw stream of attach or exec start.
+type Conn struct {
+	net.Conn
+	r *bufio.Reader
+}
 
-// CloseWrite ends the stream's input (stdin EOF).
-func (c *Conn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+// Read reads the stream (bytes the HTTP reader buffered come first).
+func (h *Conn) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+// CloseWrite half-closes the connection: the container's stdin ends.
+func (h *Conn) CloseWrite() error {
+	if cw, ok := h.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil
 }
 
-// Hijack sends a POST that upgrades the connection to a raw stream
-// (attach, exec start) and returns the stream.
-func (c *Client) Hijack(path string, q url.Values, body any) (*Conn, error) {
-	conn, err := net.Dial("unix", c.sock)
+// Hijack sends a request asking to upgrade the connection to a raw
+// stream (POST …/attach, POST /exec/{id}/start) and returns the stream.
+func (c *Client) Hijack(ctx context.Context, r Request) (*Conn, error) {
+	var body []byte
+	if r.JSON != nil {
+		var err error
+		if body, err = json.Marshal(r.JSON); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := c.dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", c.Host)
+		return nil, &ConnectError{Host: c.host, Err: err}
 	}
-	var data []byte
-	if body != nil {
-		data, _ = json.Marshal(body)
-	}
-	req, _ := http.NewRequest(http.MethodPost, c.url(path, q), bytes.NewReader(data))
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "tcp")
-	req.Header.Set("Content-Type", "application/json")
-	if err := req.Write(conn); err != nil {
+	req, err := http.NewRequest(r.Method, c.url(r.Path, r.Query), bytes.NewReader(body))
+	if err != nil {
 		conn.Close()
 		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "tcp")
+	req.Header.Set("User-Agent", "berth-cli")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, &ConnectError{Host: c.host, Err: err}
 	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		conn.Close()
+		return nil, fmt.Errorf("%s %s: read the daemon's answer: %w", r.Method, r.Path, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusSwitchingProtocols:
+	case http.StatusOK: // old daemons answer 200 and stream on
+	default:
+		err := readError(resp)
+		conn.Close()
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols && resp.StatusCode != http.StatusOK {
-		defer conn.Close()
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var m struct{ Message string }
-		if json.Unmarshal(data, &m) != nil || m.Message == "" {
-			m.Message = strings.TrimSpace(string(data))
-		}
-		return nil, &Error{Status: resp.StatusCode, Message: m.Message}
-	}
-	return &Conn{Conn: conn, br: br}, nil
+	return &Conn{Conn: conn, r: br}, nil
 }

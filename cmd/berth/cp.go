@@ -1,62 +1,166 @@
 package main
 
+// berth cp: files between a container and the host, as tar streams
+// (GET/PUT/HEAD /containers/{id}/archive, X-Docker-Container-Path-Stat),
+// with docker cp's rules for existing and new destinations. What comes out
+// of a container is unpacked with archive.Apply, which never writes
+// outside the destination directory (CVE-2019-14271, CVE-2018-15664).
+
 import (
 	"archive/tar"
-	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/spf13/pflag"
+
 	"github.com/berth-dev/berth/archive"
 	"github.com/berth-dev/berth/client"
-	"github.com/docker/docker/api/types/container"
 )
 
 func init() {
-	register(&command{name: "cp", summary: "Copy files/folders between a container and the local filesystem", run: cpMain})
+	registerVerb(&verb{name: "cp", group: "container", under: []string{"cp"},
+		use:     "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+		summary: "Copy files/folders between a container and the local filesystem", minArgs: 2, maxArgs: 2, setup: cpSetup})
 }
 
-func splitCpArg(s string) (ctr, p string) {
-	if strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") {
-		return "", s
+// splitCpArg splits CONTAINER:PATH; a local path has no container.
+func splitCpArg(arg string) (ctr, p string) {
+	if filepath.IsAbs(arg) || strings.HasPrefix(arg, ".") {
+		return "", arg
 	}
-	if i := strings.Index(s, ":"); i > 0 {
-		return s[:i], s[i+1:]
+	ctr, p, ok := strings.Cut(arg, ":")
+	if !ok {
+		return "", arg
 	}
-	return "", s
+	return ctr, p
 }
 
-func cpMain(args []string) int {
-	v := newVerb("cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH", "Copy files/folders between a container and the local filesystem", true)
-	archiveMode := v.fs.BoolP("archive", "a", false, "Archive mode (copy all uid/gid information)")
-	v.fs.BoolP("follow-link", "L", false, "Always follow symbol link in SRC_PATH")
-	v.fs.BoolP("quiet", "q", false, "Suppress progress output during copy")
-	rest, code, done := v.parse(args, 2)
-	if done {
-		return code
+func cpSetup(fs *pflag.FlagSet) func(*cli, []string) int {
+	archiveMode := fs.BoolP("archive", "a", false, "Archive mode (copy all uid/gid information)")
+	follow := fs.BoolP("follow-link", "L", false, "Always follow symbol link in SRC_PATH")
+	fs.BoolP("quiet", "q", false, "Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached")
+	return func(c *cli, args []string) int {
+		srcCtr, srcPath := splitCpArg(args[0])
+		dstCtr, dstPath := splitCpArg(args[1])
+		switch {
+		case srcCtr != "" && dstCtr != "":
+			return c.errorf(1, "copying between containers is not supported")
+		case srcCtr == "" && dstCtr == "":
+			return c.errorf(1, "must specify at least one container source")
+		}
+		if c.client() == nil {
+			return 1
+		}
+		var err error
+		if srcCtr != "" {
+			err = copyFromContainer(c, srcCtr, srcPath, dstPath, *follow)
+		} else {
+			err = copyToContainer(c, srcPath, dstCtr, dstPath, *archiveMode, *follow)
+		}
+		if err != nil {
+			return c.fail(err, 1)
+		}
+		return 0
 	}
-	srcCtr, srcPath := splitCpArg(rest[0])
-	dstCtr, dstPath := splitCpArg(rest[1])
-	if (srcCtr == "") == (dstCtr == "") {
-		fmt.Fprintln(os.Stderr, "copying between containers or within the host is not supported: one of SRC and DEST must be CONTAINER:PATH")
-		return 1
-	}
-	c, err := v.client()
+}
+
+// statPath is HEAD /containers/{id}/archive?path=….
+func statPath(c *cli, ctr, p string) (container.PathStat, error) {
+	var st container.PathStat
+	resp, err := c.api.Do(c.ctxt(), client.Request{Method: http.MethodHead, Path: containerPath(ctr, "archive"), Query: url.Values{"path": {p}}})
 	if err != nil {
-		return cliError(err, 1)
+		if client.StatusOf(err) == http.StatusNotFound && !strings.Contains(err.Error(), "No such container") {
+			return st, fmt.Errorf("Error response from daemon: Could not find the file %s in container %s: %w", p, ctr, os.ErrNotExist)
+		}
+		return st, err
 	}
-	if srcCtr != "" {
-		return cliError(copyFromContainer(c, srcCtr, srcPath, dstPath), 1)
-	}
-	return cliError(copyToContainer(c, srcPath, dstCtr, dstPath, *archiveMode), 1)
+	resp.Body.Close()
+	return st, decodePathStat(resp.Header.Get("X-Docker-Container-Path-Stat"), &st)
 }
 
-func renameTar(r io.Reader, from, to string) io.Reader {
+func decodePathStat(h string, st *container.PathStat) error {
+	if h == "" {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(h)
+	if err != nil {
+		return fmt.Errorf("bad X-Docker-Container-Path-Stat header: %w", err)
+	}
+	return json.Unmarshal(b, st)
+}
+
+func copyFromContainer(c *cli, ctr, src, dst string, follow bool) error {
+	if !path.IsAbs(src) {
+		src = "/" + src
+	}
+	if follow {
+		if st, err := statPath(c, ctr, src); err == nil && st.LinkTarget != "" {
+			src = st.LinkTarget
+		}
+	}
+	body, hdr, err := c.api.Stream(c.ctxt(), client.Request{Method: http.MethodGet, Path: containerPath(ctr, "archive"), Query: url.Values{"path": {src}}})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if dst == "-" {
+		_, err := io.Copy(c.stdout, body)
+		return err
+	}
+	var st container.PathStat
+	if err := decodePathStat(hdr.Get("X-Docker-Container-Path-Stat"), &st); err != nil {
+		return err
+	}
+	srcBase := st.Name
+	if srcBase == "" {
+		srcBase = path.Base(src)
+	}
+	srcIsDir := st.Mode.IsDir()
+	dfi, derr := os.Stat(dst)
+	switch {
+	case derr == nil && dfi.IsDir():
+		if strings.HasSuffix(src, "/.") { // copy the contents
+			return applyTar(dst, rebaseTar(body, srcBase, "."))
+		}
+		return applyTar(dst, body)
+	case derr == nil:
+		if srcIsDir {
+			return fmt.Errorf("cannot copy a directory to a file")
+		}
+		return applyTar(filepath.Dir(dst), rebaseTar(body, srcBase, filepath.Base(dst)))
+	case errors.Is(derr, os.ErrNotExist):
+		if strings.HasSuffix(dst, "/") && !srcIsDir {
+			return fmt.Errorf("destination directory %s does not exist", dst)
+		}
+		parent := filepath.Dir(filepath.Clean(dst))
+		if fi, err := os.Stat(parent); err != nil || !fi.IsDir() {
+			return fmt.Errorf("destination directory %s does not exist", parent)
+		}
+		return applyTar(parent, rebaseTar(body, srcBase, filepath.Base(filepath.Clean(dst))))
+	default:
+		return derr
+	}
+}
+
+func applyTar(dir string, r io.Reader) error {
+	opts := archive.DefaultOptions()
+	opts.Whiteouts = archive.WhiteoutDelete
+	_, err := archive.Apply(dir, r, opts)
+	return err
+}
+
+// rebaseTar renames the stream's top entry from → to ("." : drop it).
+func rebaseTar(r io.Reader, from, to string) io.Reader {
 	pr, pw := io.Pipe()
 	go func() {
 		tr := tar.NewReader(r)
@@ -64,14 +168,37 @@ func renameTar(r io.Reader, from, to string) io.Reader {
 		for {
 			h, err := tr.Next()
 			if err == io.EOF {
-				break
+				pw.CloseWithError(tw.Close())
+				return
 			}
 			if err != nil {
 				pw.CloseWithError(err)
 				return
 			}
-			if h.Name == from || h.Name == from+"/" || strings.HasPrefix(h.Name, from+"/") {
-				h.Name = to + strings.TrimPrefix(h.Name, from)
+			name := strings.TrimPrefix(h.Name, "./")
+			rest, ok := strings.CutPrefix(strings.TrimSuffix(name, "/"), from)
+			if ok && (rest == "" || strings.HasPrefix(rest, "/")) {
+				suffix := ""
+				if strings.HasSuffix(name, "/") {
+					suffix = "/"
+				}
+				if to == "." {
+					if rest == "" {
+						continue
+					}
+					h.Name = strings.TrimPrefix(rest, "/") + suffix
+				} else {
+					h.Name = to + rest + suffix
+				}
+			}
+			if h.Typeflag == tar.TypeLink {
+				if lrest, ok := strings.CutPrefix(h.Linkname, from); ok && (lrest == "" || strings.HasPrefix(lrest, "/")) {
+					if to == "." {
+						h.Linkname = strings.TrimPrefix(lrest, "/")
+					} else {
+						h.Linkname = to + lrest
+					}
+				}
 			}
 			if err := tw.WriteHeader(h); err != nil {
 				pw.CloseWithError(err)
@@ -82,118 +209,75 @@ func renameTar(r io.Reader, from, to string) io.Reader {
 				return
 			}
 		}
-		pw.CloseWithError(tw.Close())
 	}()
 	return pr
 }
 
-func copyFromContainer(c *client.Client, ctr, src, dst string) error {
-	resp, err := c.Do(context.Background(), "GET", "/containers/"+ctr+"/archive", url.Values{"path": {src}}, nil, nil)
-	if err != nil {
-		return err
+func copyToContainer(c *cli, src, ctr, dst string, archiveMode, follow bool) error {
+	if !path.IsAbs(dst) {
+		dst = "/" + dst
 	}
-	defer resp.Body.Close()
-	if dst == "-" {
-		_, err := io.Copy(os.Stdout, resp.Body)
-		return err
-	}
-	base := path.Base(path.Clean("/" + src))
-	destDir := dst
-	var r io.Reader = resp.Body
-	if fi, err := os.Stat(dst); err != nil || !fi.IsDir() {
-		destDir = filepath.Dir(dst)
-		r = renameTar(resp.Body, base, filepath.Base(dst))
-		if err == nil {
-			os.Remove(dst) // a file is replaced
-		}
-	}
-	opts := archive.DefaultOptions()
-	opts.Whiteouts = archive.WhiteoutDelete
-	opts.NoChown = true
-	_, err = archive.Apply(destDir, r, opts)
-	return err
-}
-
-func copyToContainer(c *client.Client, src, ctr, dst string, keepOwner bool) error {
-	target := dst
-	name := filepath.Base(filepath.Clean(src))
-	resp, err := c.Do(context.Background(), "HEAD", "/containers/"+ctr+"/archive", url.Values{"path": {dst}}, nil, nil)
-	isDir := false
-	if err == nil {
-		resp.Body.Close()
-		hdr := resp.Header.Get("X-Docker-Container-Path-Stat")
-		var st container.PathStat
-		if json.Unmarshal([]byte(decodeStat(hdr)), &st) == nil {
-			isDir = st.Mode.IsDir()
-		}
-	} else if client.StatusOf(err) == 404 {
-		target = path.Dir(path.Clean("/" + dst))
-		name = path.Base(path.Clean("/" + dst))
-	} else {
-		return err
-	}
-	if err == nil && !isDir {
-		target = path.Dir(path.Clean("/" + dst))
-		name = path.Base(path.Clean("/" + dst))
-	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarPath(pw, src, name, keepOwner)) }()
-	q := url.Values{"path": {target}, "noOverwriteDirNonDir": {"true"}}
-	if keepOwner {
+	q := url.Values{"noOverwriteDirNonDir": {"true"}}
+	if archiveMode {
 		q.Set("copyUIDGID", "true")
 	}
-	resp, err = c.Do(context.Background(), "PUT", "/containers/"+ctr+"/archive", q, pr, map[string][]string{"Content-Type": {"text/plain"}})
+	put := func(dir string, r io.Reader) error {
+		q.Set("path", dir)
+		return c.api.Call(c.ctxt(), client.Request{Method: http.MethodPut, Path: containerPath(ctr, "archive"), Query: q,
+			Body: r, Header: http.Header{"Content-Type": {"application/x-tar"}}}, nil)
+	}
+	if src == "-" { // a tar stream on stdin, unpacked into a directory
+		st, err := statPath(c, ctr, dst)
+		if err != nil {
+			return err
+		}
+		if !st.Mode.IsDir() {
+			return fmt.Errorf("destination \"%s:%s\" must be a directory", ctr, dst)
+		}
+		return put(dst, os.Stdin)
+	}
+	abs, err := filepath.Abs(src)
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	return nil
-}
-
-// tarPath writes src (a file or a tree) as entries rooted at name.
-func tarPath(w io.Writer, src, name string, keepOwner bool) error {
-	tw := tar.NewWriter(w)
-	src = filepath.Clean(src)
-	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
+	if follow {
+		if abs, err = filepath.EvalSymlinks(abs); err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(src, p)
-		entry := name
-		if rel != "." {
-			entry = name + "/" + filepath.ToSlash(rel)
-		}
-		link := ""
-		if fi.Mode()&os.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		h.Name = entry
-		if fi.IsDir() {
-			h.Name += "/"
-		}
-		if !keepOwner {
-			h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	return tw.Close()
+	sfi, err := os.Lstat(abs)
+	if err != nil {
+		return err
+	}
+	contents := strings.HasSuffix(src, "/.") && sfi.IsDir()
+	st, serr := statPath(c, ctr, dst)
+	var dir, name string
+	switch {
+	case serr == nil && st.Mode.IsDir():
+		dir, name = dst, filepath.Base(abs)
+	case serr == nil:
+		if sfi.IsDir() {
+			return fmt.Errorf("cannot copy a directory to a file")
+		}
+		dir, name = path.Dir(dst), path.Base(dst)
+	case errors.Is(serr, os.ErrNotExist):
+		if strings.HasSuffix(dst, "/") && !sfi.IsDir() {
+			return fmt.Errorf("destination directory %s does not exist", dst)
+		}
+		dir, name = path.Dir(path.Clean(dst)), path.Base(path.Clean(dst))
+		contents = false
+	default:
+		return serr
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		if contents {
+			pw.CloseWithError(archive.WriteTar(pw, abs, ".", ""))
+			return
+		}
+		pw.CloseWithError(archive.WriteTar(pw, filepath.Dir(abs), filepath.Base(abs), name))
+	}()
+	err = put(dir, pr)
+	pr.CloseWithError(err)
+	return err
 }

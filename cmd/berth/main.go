@@ -45,6 +45,10 @@ func dispatch(argv0 string, args []string) int {
 			return c.run(args)
 		}
 	}
+	args, code, done := globalOptions(args)
+	if done {
+		return code
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(os.Stdout)
 		return 0

@@ -1,21 +1,17 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 
 	"github.com/distribution/reference"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/berth-dev/berth/client"
 	"github.com/berth-dev/berth/registry"
 )
 
@@ -25,132 +21,44 @@ import (
 // the progress drawn as the docker CLI draws it.
 
 func init() {
-	register(&command{name: "pull", summary: "Download an image from a registry", run: pullMain})
-	register(&command{name: "push", summary: "Upload an image to a registry", run: pushMain})
-}
-
-const pullUsage = `Usage:  berth pull [OPTIONS] NAME[:TAG|@DIGEST]
-
-Download an image from a registry
-
-Options:
-  -H, --host string       daemon socket (default $DOCKER_HOST or ` + defaultHost + `)
-      --platform string   Set platform if server is multi-platform capable
-  -q, --quiet             Suppress verbose output
-`
-
-const pushUsage = `Usage:  berth push [OPTIONS] NAME[:TAG]
-
-Upload an image to a registry
-
-Options:
-  -a, --all-tags          Push all tags of an image to the repository
-  -H, --host string       daemon socket (default $DOCKER_HOST or ` + defaultHost + `)
-  -q, --quiet             Suppress verbose output
-`
-
-// apiClient talks to the daemon's Docker API on a unix socket.
-type apiClient struct {
-	host string
-	http *http.Client
-}
-
-func newAPIClient(host string) (*apiClient, error) {
-	if host == "" {
-		host = os.Getenv("DOCKER_HOST")
-	}
-	if host == "" {
-		host = defaultHost
-	}
-	u, err := url.Parse(host)
-	if err != nil || u.Scheme != "unix" || u.Path == "" {
-		return nil, fmt.Errorf("daemon host %q: only unix:///path sockets are supported", host)
-	}
-	sock := u.Path
-	return &apiClient{host: host, http: &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}}, nil
-}
-
-// post sends a request and returns the response of a 2xx status; other
-// statuses become the daemon's message, as the docker CLI prints it.
-func (c *apiClient) post(path string, q url.Values, auth *registry.AuthConfig) (*http.Response, error) {
-	req, err := http.NewRequest(http.MethodPost, "http://berth/"+dockerAPIVersion+path+"?"+q.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("X-Registry-Auth", registry.EncodeAuthHeader(auth))
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", c.host)
-	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	var m struct{ Message string }
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if json.Unmarshal(b, &m) != nil || m.Message == "" {
-		m.Message = strings.TrimSpace(string(b))
-	}
-	return nil, fmt.Errorf("Error response from daemon: %s", m.Message)
+	registerVerb(&verb{name: "pull", group: "image", under: []string{"pull"}, use: "[OPTIONS] NAME[:TAG|@DIGEST]",
+		summary: "Download an image from a registry", minArgs: 1, maxArgs: 1, setup: pullSetup})
+	registerVerb(&verb{name: "push", group: "image", under: []string{"push"}, use: "[OPTIONS] NAME[:TAG]",
+		summary: "Upload an image to a registry", minArgs: 1, maxArgs: 1, setup: pushSetup})
 }
 
 // credentials reads the docker CLI's credentials for the reference's
 // registry (none: anonymous).
-func credentials(named reference.Named) *registry.AuthConfig {
+func credentials(named reference.Named, stderr io.Writer) *registry.AuthConfig {
 	a, err := registry.DockerConfigAuth("", reference.Domain(named))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "WARNING:", err)
+		fmt.Fprintln(stderr, "WARNING:", err)
 		return nil
 	}
 	return a
 }
 
-// showStream draws a message stream on stdout (quiet: only errors count).
-func showStream(r io.Reader, quiet bool) error {
-	out := io.Writer(os.Stdout)
+// showStream draws a message stream on out (quiet: only errors count).
+func showStream(r io.Reader, out io.Writer, quiet bool) error {
 	if quiet {
 		out = io.Discard
 	}
-	tty := !quiet && term.IsTerminal(int(os.Stdout.Fd()))
+	tty := false
 	width := 200
-	if tty {
-		if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		tty = true
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
 			width = w
 		}
 	}
 	return registry.Display(r, out, tty, width, nil)
 }
 
-func pullMain(args []string) int {
-	fs := pflag.NewFlagSet("pull", pflag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, pullUsage) }
-	host := fs.StringP("host", "H", "", "")
-	platform := fs.String("platform", "", "")
-	quiet := fs.BoolP("quiet", "q", false, "")
-	fs.BoolP("all-tags", "a", false, "")
-	fs.Bool("disable-content-trust", true, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(os.Stderr, "berth pull: %v\nSee 'berth pull --help'.\n", err)
-		return 125
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintf(os.Stderr, "\"berth pull\" requires exactly 1 argument.\nSee 'berth pull --help'.\n\n%s", pullUsage)
-		return 1
-	}
-	if all, _ := fs.GetBool("all-tags"); all {
-		fmt.Fprintln(os.Stderr, "berth pull: --all-tags is not supported yet: pull each tag")
-		return 1
-	}
-	named, err := reference.ParseNormalizedNamed(fs.Arg(0))
+// pullImage pulls named through the daemon, drawing the progress on out.
+func pullImage(c *cli, named reference.Named, platform string, out io.Writer, quiet bool) error {
+	api, err := c.connect()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "invalid reference format: %v\n", err)
-		return 1
+		return err
 	}
 	named = reference.TagNameOnly(named)
 	q := url.Values{"fromImage": {reference.TrimNamed(named).String()}}
@@ -159,83 +67,79 @@ func pullMain(args []string) int {
 	} else if t, ok := named.(reference.Tagged); ok {
 		q.Set("tag", t.Tag())
 	}
-	if *platform != "" {
-		q.Set("platform", *platform)
+	if platform != "" {
+		q.Set("platform", platform)
 	}
-	c, err := newAPIClient(*host)
+	body, _, err := api.Stream(c.ctxt(), client.Request{Method: http.MethodPost, Path: "/images/create", Query: q,
+		Header: http.Header{"X-Registry-Auth": {registry.EncodeAuthHeader(credentials(named, c.stderr))}}})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	resp, err := c.post("/images/create", q, credentials(named))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer resp.Body.Close()
-	if err := showStream(resp.Body, *quiet); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println(named.String())
-	return 0
+	defer body.Close()
+	return showStream(body, out, quiet)
 }
 
-func pushMain(args []string) int {
-	fs := pflag.NewFlagSet("push", pflag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, pushUsage) }
-	host := fs.StringP("host", "H", "", "")
-	quiet := fs.BoolP("quiet", "q", false, "")
-	allTags := fs.BoolP("all-tags", "a", false, "")
-	fs.Bool("disable-content-trust", true, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(os.Stderr, "berth push: %v\nSee 'berth push --help'.\n", err)
-		return 125
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintf(os.Stderr, "\"berth push\" requires exactly 1 argument.\nSee 'berth push --help'.\n\n%s", pushUsage)
-		return 1
-	}
-	named, err := reference.ParseNormalizedNamed(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "invalid reference format: %v\n", err)
-		return 1
-	}
-	if _, ok := named.(reference.Digested); ok {
-		fmt.Fprintln(os.Stderr, "invalid reference format: push a tag, not a digest")
-		return 1
-	}
-	q := url.Values{}
-	if t, ok := named.(reference.Tagged); ok {
+func pullSetup(fs *pflag.FlagSet) func(*cli, []string) int {
+	platform := fs.String("platform", os.Getenv("DOCKER_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
+	quiet := fs.BoolP("quiet", "q", false, "Suppress verbose output")
+	allTags := fs.BoolP("all-tags", "a", false, "Download all tagged images in the repository")
+	fs.Bool("disable-content-trust", true, "Skip image verification")
+	return func(c *cli, args []string) int {
 		if *allTags {
-			fmt.Fprintln(os.Stderr, "tag can't be used with --all-tags/-a")
+			return c.errorf(1, "berth pull: --all-tags is not supported yet: pull each tag")
+		}
+		named, err := reference.ParseNormalizedNamed(args[0])
+		if err != nil {
+			return c.errorf(1, "invalid reference format: %v", err)
+		}
+		named = reference.TagNameOnly(named)
+		if err := pullImage(c, named, *platform, c.stdout, *quiet); err != nil {
+			return c.fail(err, 1)
+		}
+		fmt.Fprintln(c.stdout, named.String())
+		return 0
+	}
+}
+
+func pushSetup(fs *pflag.FlagSet) func(*cli, []string) int {
+	quiet := fs.BoolP("quiet", "q", false, "Suppress verbose output")
+	allTags := fs.BoolP("all-tags", "a", false, "Push all tags of an image to the repository")
+	fs.Bool("disable-content-trust", true, "Skip image signing")
+	return func(c *cli, args []string) int {
+		named, err := reference.ParseNormalizedNamed(args[0])
+		if err != nil {
+			return c.errorf(1, "invalid reference format: %v", err)
+		}
+		if _, ok := named.(reference.Digested); ok {
+			return c.errorf(1, "invalid reference format: push a tag, not a digest")
+		}
+		q := url.Values{}
+		if t, ok := named.(reference.Tagged); ok {
+			if *allTags {
+				return c.errorf(1, "tag can't be used with --all-tags/-a")
+			}
+			q.Set("tag", t.Tag())
+		} else if !*allTags {
+			q.Set("tag", "latest")
+			fmt.Fprintln(c.stdout, "Using default tag: latest")
+		}
+		api := c.client()
+		if api == nil {
 			return 1
 		}
-		q.Set("tag", t.Tag())
-	} else if !*allTags {
-		q.Set("tag", "latest")
-		fmt.Println("Using default tag: latest")
+		body, _, err := api.Stream(c.ctxt(), client.Request{Method: http.MethodPost,
+			Path: "/images/" + reference.TrimNamed(named).String() + "/push", Query: q,
+			Header: http.Header{"X-Registry-Auth": {registry.EncodeAuthHeader(credentials(named, c.stderr))}}})
+		if err != nil {
+			return c.fail(err, 1)
+		}
+		defer body.Close()
+		if err := showStream(body, c.stdout, *quiet); err != nil {
+			return c.fail(err, 1)
+		}
+		if *quiet {
+			fmt.Fprintln(c.stdout, named.String())
+		}
+		return 0
 	}
-	c, err := newAPIClient(*host)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	resp, err := c.post("/images/"+reference.TrimNamed(named).String()+"/push", q, credentials(named))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer resp.Body.Close()
-	if err := showStream(resp.Body, *quiet); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if *quiet {
-		fmt.Println(named.String())
-	}
-	return 0
 }

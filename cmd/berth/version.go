@@ -1,19 +1,8 @@
 package main
 
-import (
-	"fmt"
-	"runtime"
-)
-
-// Set by the Makefile with -ldflags -X.
+// Set by the Makefile with -ldflags -X. `berth version` (system.go) shows
+// them with the daemon's version, as docker version does.
 var (
 	version   = "dev"
 	gitCommit = "unknown"
 )
-
-func init() {
-	register(&command{name: "version", summary: "Show the berth version information", run: func([]string) int {
-		fmt.Printf("berth version %s, commit %s, %s\n", version, gitCommit, runtime.Version())
-		return 0
-	}})
-}
