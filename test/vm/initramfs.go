@@ -107,7 +107,7 @@ func (ir Initramfs) Write(w io.Writer) error {
 			c.dir(parents[i], 0o755)
 		}
 	}
-	for _, d := range []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/dev", "/proc", "/sys", "/tmp", "/root", "/etc", "/run", "/var"} {
+	for _, d := range []string{"/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/dev", "/proc", "/sys", "/tmp", "/root", "/etc", "/run", "/var"} {
 		dirs[d] = true
 		perm := uint32(0o755)
 		if d == "/tmp" {
