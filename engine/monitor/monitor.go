@@ -542,7 +542,6 @@ func (m *monitor) reap() {
 	if err := writeExitFile(m.cfg.ExitFile, e); err != nil {
 		e.Error = err.Error()
 	}
-	m.cleanupRuntime()
 	m.mu.Lock()
 	m.exited, m.exit = true, e
 	waiters := m.waiters
@@ -564,6 +563,9 @@ func (m *monitor) reap() {
 	}
 	m.ln.Close()
 	os.Remove(m.cfg.Socket)
+	// The runtime's state goes last: the daemon, told of the exit above,
+	// releases the container meanwhile (docker run --rm waits for that).
+	m.cleanupRuntime()
 }
 
 // oomKilled is a best effort: the runtime's events are not followed.
