@@ -181,15 +181,19 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		Stdin: boolValue(r, "stdin"), Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"),
 		Logs: boolValue(r, "logs"), Stream: boolValue(r, "stream"),
 	}
-	conn, err := hijack(w, r)
-	if err != nil {
-		return nil
-	}
-	defer conn.Close()
+	var conn *hijacked
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
 	// The hijacked connection has no request context; it ends when the
 	// container exits or the client goes away (a failed write).
-	s.Engine.Attach(context.Background(), id, o, conn)
-	return nil
+	return s.Engine.Attach(context.Background(), id, o, func() (engine.Stream, error) {
+		var err error
+		conn, err = hijack(w, r)
+		return conn, err
+	})
 }
 
 func uintValue(r *http.Request, k string) (uint, error) {

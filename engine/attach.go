@@ -24,69 +24,79 @@ type Stream interface {
 }
 
 type pendingAttach struct {
-	opts AttachOptions
-	conn Stream
-	done chan struct{}
+	opts   AttachOptions
+	connCh chan Stream // the client's stream, once hijacked (nil: gone)
+	done   chan struct{}
 }
 
 // Attach connects a client's stream to the container's stdio until the
 // container exits (or the client goes away). Output is in stdcopy frames
-// unless the container has a tty (then raw). Attaching to a created
-// container waits for its start; the client's input waits in the socket
-// buffer meanwhile.
-func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions, conn Stream) error {
+// unless the container has a tty (then raw). The attach is registered
+// before hijack is called (which answers 101 to the client): the docker
+// CLI starts the container as soon as it has the 101, and not a byte of
+// output may be lost. Attaching to a created container waits for its
+// start; the client's input waits in the socket buffer meanwhile.
+func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions, hijack func() (Stream, error)) error {
 	c, err := e.Get(ref)
 	if err != nil {
 		return err
 	}
+	p := &pendingAttach{opts: o, connCh: make(chan Stream, 1), done: make(chan struct{})}
 	c.mu.Lock()
 	tty := c.Config.Tty
-	if o.Logs {
-		c.mu.Unlock()
-		e.copyLogs(c, conn, tty, o)
-		c.mu.Lock()
-	}
-	if !o.Stream {
-		c.mu.Unlock()
-		return nil
-	}
-	p := &pendingAttach{opts: o, conn: conn, done: make(chan struct{})}
 	status := c.State.Status
 	switch {
-	case status == "running":
+	case !o.Stream:
+	case status == "running" || status == "paused":
 		c.mu.Unlock()
 		e.connectAttach(c, p)
+		c.mu.Lock()
 	case status == "created" || status == "restarting" || status == "exited":
 		c.pending = append(c.pending, p)
-		c.mu.Unlock()
-	case status == "paused":
-		c.mu.Unlock()
-		e.connectAttach(c, p)
 	default:
 		c.mu.Unlock()
 		return errdefs.Conflictf("container %s is %s", c.ID[:12], status)
 	}
+	c.mu.Unlock()
+	conn, err := hijack()
+	if err != nil {
+		p.connCh <- nil
+		e.dropPending(c, p)
+		return nil
+	}
+	if o.Logs {
+		e.copyLogs(c, conn, tty, o)
+	}
+	if !o.Stream {
+		return nil
+	}
+	p.connCh <- conn
 	c.mu.Lock()
 	e.containerEvent(c, events.ActionAttach, nil)
 	c.mu.Unlock()
 	select {
 	case <-p.done:
 	case <-ctx.Done():
-		c.mu.Lock()
-		for i, q := range c.pending {
-			if q == p {
-				c.pending = append(c.pending[:i], c.pending[i+1:]...)
-				break
-			}
-		}
-		c.mu.Unlock()
+		e.dropPending(c, p)
 	}
 	return nil
 }
 
+func (e *Engine) dropPending(c *Container, p *pendingAttach) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, q := range c.pending {
+		if q == p {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			return
+		}
+	}
+}
+
 // connectAttach joins a client stream to the monitor's attach socket: it
-// connects at once (so a start that follows cannot miss output) and pumps
-// in the background.
+// connects at once (so a start that follows cannot miss output: the
+// monitor buffers in the socket) and pumps in the background once the
+// client's stream is there.
 func (e *Engine) connectAttach(c *Container, p *pendingAttach) {
 	c.mu.Lock()
 	tty := c.Config.Tty
@@ -99,13 +109,17 @@ func (e *Engine) connectAttach(c *Container, p *pendingAttach) {
 	go func() {
 		defer close(p.done)
 		defer m.Close()
+		conn := <-p.connCh
+		if conn == nil {
+			return
+		}
 		if p.opts.Stdin {
 			go func() {
-				io.Copy(m, p.conn)
+				io.Copy(m, conn)
 				m.CloseWrite()
 			}()
 		}
-		copyFrames(p.conn, m, tty)
+		copyFrames(conn, m, tty)
 	}()
 }
 

@@ -103,23 +103,28 @@ func (e *Engine) peerPID(ref string) (int, error) {
 }
 
 // withInit runs the process under an init that reaps zombies and
-// forwards signals: berth's own binary, bind-mounted read-only, as the
-// `init` verb (what docker-init/tini is for dockerd).
+// forwards signals (docker-init's job): the berth-monitor binary,
+// bind-mounted read-only at /sbin/docker-init, as `init -- CMD…`.
 func (e *Engine) withInit() specopts.Opt {
 	return func(s *specs.Spec) error {
 		bin := e.opts.MonitorArgv[0]
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sbin/berth-init", Type: "bind", Source: bin, Options: []string{"bind", "ro"}})
-		s.Process.Args = append([]string{"/sbin/berth-init", "init", "--"}, s.Process.Args...)
+		if len(e.opts.MonitorArgv) != 1 {
+			return errdefs.InvalidParameterf("--init needs the berth-monitor binary beside berth")
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: initPath, Type: "bind", Source: bin, Options: []string{"bind", "ro"}})
+		s.Process.Args = append([]string{initPath, "init", "--"}, s.Process.Args...)
 		return nil
 	}
 }
+
+const initPath = "/sbin/docker-init"
 
 // checkExecutable finds the command in the rootfs along PATH, so a
 // missing or non-executable command fails at start with the messages the
 // docker CLI maps to exit codes 127 and 126.
 func checkExecutable(rootfs string, p *specs.Process) error {
 	name := p.Args[0]
-	if name == "/sbin/berth-init" {
+	if name == initPath {
 		if len(p.Args) < 4 {
 			return nil
 		}

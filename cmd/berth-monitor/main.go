@@ -3,6 +3,7 @@
 // stays small — it links only the monitor, not the daemon, CLI, image
 // store and API types the berth binary carries (whose package
 // initialisation alone costs ~2 MiB of private memory per process).
+// Invoked as `berth-monitor init -- CMD…` it is the container's `--init`.
 package main
 
 import (
@@ -11,4 +12,9 @@ import (
 	"github.com/berth-dev/berth/engine/monitor"
 )
 
-func main() { os.Exit(monitor.Main(os.Args[1:])) }
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		os.Exit(monitor.InitMain(os.Args[2:]))
+	}
+	os.Exit(monitor.Main(os.Args[1:]))
+}
