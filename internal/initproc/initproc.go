@@ -144,10 +144,12 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 		if err := root.Pivot(cfg.NoPivot); err != nil {
 			return err
 		}
-		if err := root.Finish(spec); err != nil {
+		// Sysctls go through the container's /proc/sys, which Finish
+		// makes read-only (Docker's readonlyPaths): they come first.
+		if err := applySysctls(spec); err != nil {
 			return err
 		}
-		if err := applySysctls(spec); err != nil {
+		if err := root.Finish(spec); err != nil {
 			return err
 		}
 		if err := setHostnames(spec); err != nil {

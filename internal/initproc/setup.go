@@ -114,11 +114,13 @@ func setupConsole(root *rootfs.Root, socketFD int, proc *specs.Process) (*os.Fil
 	if err != nil {
 		return nil, fmt.Errorf("pty number: %w", err)
 	}
-	sfd, err := unix.IoctlRetInt(int(master.Fd()), unix.TIOCGPTPEER)
-	if err != nil {
-		// TIOCGPTPEER takes open flags as its argument; older kernels lack it.
-		return nil, fmt.Errorf("open pty peer: %w", err)
+	// TIOCGPTPEER takes the open flags of the peer as its argument: read
+	// and write (a read-only peer as stdout loses everything written).
+	r1, _, errno := unix.Syscall(unix.SYS_IOCTL, master.Fd(), unix.TIOCGPTPEER, uintptr(unix.O_RDWR|unix.O_NOCTTY))
+	if errno != 0 {
+		return nil, fmt.Errorf("open pty peer: %w", errno)
 	}
+	sfd := int(r1)
 	slave := os.NewFile(uintptr(sfd), fmt.Sprintf("/dev/pts/%d", n))
 	if proc.ConsoleSize != nil {
 		ws := &unix.Winsize{Row: uint16(proc.ConsoleSize.Height), Col: uint16(proc.ConsoleSize.Width)}
