@@ -1,6 +1,9 @@
 package runtime_test
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,5 +24,114 @@ func TestSysctlsWithReadOnlyProcSys(t *testing.T) {
 	}
 	if strings.Contains(out, "writable") {
 		t.Errorf("/proc/sys is writable in the container: %q", out)
+	}
+}
+
+// linux.devices: a node with the spec's type, numbers, mode and owner,
+// next to the default devices and /dev links.
+func TestLinuxDevicesAndDefaultDev(t *testing.T) {
+	e := newEnv(t)
+	mode := os.FileMode(0o600)
+	uid, gid := uint32(1000), uint32(1001)
+	out := e.mustRun([]string{"sh", "-c", "stat -c '%F %t:%T %a %u:%g' /dev/mydev; stat -c '%t:%T' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done"}, func(s *specs.Spec) {
+		s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/mydev", Type: "c", Major: 1, Minor: 3, FileMode: &mode, UID: &uid, GID: &gid}}
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"})
+	})
+	want := "character special file 1:3 600 1000:1001\n1:3\n1:5\n1:7\n1:8\n1:9\n5:0\n/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\npts/ptmx\n"
+	if out != want {
+		t.Errorf("devices:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func i64(v int64) *int64 { return &v }
+
+// Masked paths read empty, read-only paths refuse writes, a read-only root
+// refuses writes while its tmpfs mounts take them.
+func TestMaskedReadonlyPathsAndReadonlyRoot(t *testing.T) {
+	e := newEnv(t)
+	out := e.mustRun([]string{"sh", "-c", `
+echo timer_list $(wc -c < /proc/timer_list) firmware $(ls /sys/firmware | wc -l)
+echo 1 > /proc/sysrq-trigger 2>/dev/null && echo sysrq-writable
+touch /newfile 2>/dev/null && echo root-writable
+touch /dev/shm/x && echo shm-writable
+awk '$5=="/" {print $6}' /proc/self/mountinfo | cut -d, -f1`}, func(s *specs.Spec) {
+		s.Root.Readonly = true
+	})
+	if out != "timer_list 0 firmware 0\nshm-writable\nro\n" {
+		t.Errorf("got:\n%s", out)
+	}
+	if _, err := os.Stat("/proc/timer_list"); err != nil {
+		t.Logf("this kernel has no /proc/timer_list: its masking is not shown")
+	}
+}
+
+// linux.rootfsPropagation: what the root mount's propagation becomes.
+func TestRootfsPropagation(t *testing.T) {
+	e := newEnv(t)
+	// (The default, rslave, makes the root a slave only when the host's
+	// mount holding the bundle is shared, which depends on the host.)
+	for prop, want := range map[string]string{"shared": "shared:", "private": "none", "unbindable": "unbindable"} {
+		out := e.mustRun([]string{"sh", "-c", `awk '$5=="/" {f=""; for (i=7; $i!="-"; i++) f=f" "$i; print f}' /proc/self/mountinfo`}, func(s *specs.Spec) {
+			s.Linux.RootfsPropagation = prop
+		})
+		got := strings.TrimSpace(out)
+		if want == "none" {
+			if strings.Contains(got, "shared:") || strings.Contains(got, "master:") {
+				t.Errorf("rootfsPropagation %q: root has %q, want private", prop, got)
+			}
+		} else if !strings.Contains(got, want) {
+			t.Errorf("rootfsPropagation %q: root has %q, want %s", prop, got, want)
+		}
+	}
+}
+
+// --no-pivot moves the rootfs over / and chroots (for ramfs roots, where
+// pivot_root is refused): the container's root is still its rootfs, with
+// its mounts.
+func TestNoPivot(t *testing.T) {
+	e := newEnv(t)
+	b := e.bundle([]string{"sh", "-c", "cat /marker; awk '$5==\"/proc\" {print $9}' /proc/self/mountinfo"}, nil)
+	if err := os.WriteFile(filepath.Join(b, "rootfs", "marker"), []byte("in the rootfs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.rt("run", "--no-pivot", "--bundle", b, newID("nopivot"))
+	if r.code != 0 || r.stdout != "in the rootfs\nproc\n" {
+		t.Errorf("run --no-pivot: exit %d, %q %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// --preserve-fds N passes fds 3..3+N-1 to the container; without it no
+// descriptor above stdio gets in.
+func TestPreserveFDs(t *testing.T) {
+	e := newEnv(t)
+	secret := filepath.Join(t.TempDir(), "passed")
+	if err := os.WriteFile(secret, []byte("through fd 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, preserve := range []bool{true, false} {
+		f, err := os.Open(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := e.bundle([]string{"sh", "-c", "cat <&3 || echo no-fd-3; ls /proc/self/fd | wc -l"}, nil)
+		args := []string{"--root", e.root, "run", "--bundle", b}
+		if preserve {
+			args = append(args, "--preserve-fds", "1")
+		}
+		cmd := exec.Command(e.bin, append(args, newID("fds"))...)
+		cmd.ExtraFiles = []*os.File{f}
+		out, err := cmd.Output()
+		f.Close()
+		if err != nil {
+			t.Fatalf("run (preserve %v): %v", preserve, err)
+		}
+		// ls sees 0, 1, 2, its own directory fd, and 3 when preserved.
+		want := "no-fd-3\n4\n"
+		if preserve {
+			want = "through fd 3\n5\n"
+		}
+		if string(out) != want {
+			t.Errorf("preserve %v: got %q, want %q", preserve, out, want)
+		}
 	}
 }

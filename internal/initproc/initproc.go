@@ -8,6 +8,7 @@
 package initproc
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -235,7 +236,7 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 			return err
 		}
 		if spec.Hooks != nil {
-			if err := runHooks("startContainer", spec.Hooks.StartContainer, cfg.StateJSON); err != nil {
+			if err := runHooks("startContainer", spec.Hooks.StartContainer, withStatus(cfg.StateJSON, specs.StateCreated)); err != nil {
 				return err
 			}
 		}
@@ -378,4 +379,20 @@ func oomScoreAdj(v *int) error {
 		return fmt.Errorf("set oom_score_adj %d: %w", *v, err)
 	}
 	return nil
+}
+
+// withStatus returns the OCI state document with another status: start
+// has been called, so startContainer hooks see "created" (the container
+// is not running its process yet).
+func withStatus(state []byte, status specs.ContainerState) []byte {
+	var st specs.State
+	if err := json.Unmarshal(state, &st); err != nil {
+		return state
+	}
+	st.Status = status
+	b, err := json.Marshal(st)
+	if err != nil {
+		return state
+	}
+	return b
 }
