@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -126,10 +125,12 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		ID: id, Spec: spec, Rootfs: spec.Root.Path, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1, Seccomp: seccompProg, NewUserNS: userns,
 	}
+	cgroupMade := false
 	createCgroup := func() error {
 		if err := cg.Create(); err != nil {
 			return fmt.Errorf("create cgroup: %w", err)
 		}
+		cgroupMade = true
 		cleanups = append(cleanups, func() { cg.Destroy() })
 		cfg.CgroupMounts, err = cgroupMounts(cg, spec)
 		return err
@@ -215,51 +216,39 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 			cfg.SharedMountNS, cfg.BindRootfs = true, true
 		}
 	}
-	// Placing the init in its cgroup. Moving a process into a cgroup
-	// (writing cgroup.procs) waits for an RCU grace period when no move
-	// happened lately: 5-13 ms on this host, more than the rest of a
-	// container's start. So, without the helper:
-	//   - cgroup v2: clone3 straight into the cgroup (CLONE_INTO_CGROUP);
-	//   - v1 and hybrid, no new user namespace: clone3 into the cgroup2
-	//     part (hybrid), and the init moves its own thread into each v1
-	//     cgroup (bootstrap.Config.CgroupTasks), which takes no such wait;
-	//   - otherwise (a user namespace cannot write the host's cgroup
-	//     files; the helper's grandchild cannot be cloned into a cgroup):
-	//     the runtime moves the init while it builds its root filesystem.
-	selfPlace := false
-	if cg != nil && !helper {
+	// The cgroup exists before the clone (clone3 puts the init in it,
+	// the init joins its v1 cgroups itself: see placement), except when
+	// the runtime must move the init: then it is made and entered while
+	// the init starts.
+	var place placement
+	if cg != nil {
 		layout, _ := cgroups.DetectLayout()
-		selfPlace = layout != cgroups.V2 && !userns && os.Geteuid() == 0
-		if layout == cgroups.V2 || selfPlace {
+		if layout == cgroups.V2 || (!userns && os.Geteuid() == 0) {
 			if err := createCgroup(); err != nil {
 				return nil, err
 			}
-		}
-		if fd, ok := cg.CloneFD(); ok {
-			defer unix.Close(fd)
-			sp.cgroupFD = fd
-		} else if unified := cg.Paths()[""]; selfPlace && unified != "" {
-			fd, err := unix.Open(unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return nil, fmt.Errorf("open cgroup %s: %w", unified, err)
+			var closePlace func()
+			if place, closePlace, err = planPlacement(cg, userns); err != nil {
+				return nil, err
 			}
-			defer unix.Close(fd)
-			sp.cgroupFD = fd
+			defer closePlace()
+		} else {
+			place.cloneFD, place.enter = -1, true
 		}
-		if selfPlace {
-			seen := map[string]bool{}
-			for c, dir := range cg.Paths() {
-				if c != "" && !seen[dir] {
-					seen[dir] = true
-					cfg.CgroupTasks = append(cfg.CgroupTasks, dir)
-				}
-			}
-			sort.Strings(cfg.CgroupTasks)
+		sp.cgroupFD = place.cloneFD
+		tasks, err := openTasks(place.tasks)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range tasks {
+			defer f.Close()
+			cfg.CgroupTaskFDs = append(cfg.CgroupTaskFDs, nextFD(f))
 		}
 	}
 	var pid int
+	placed := true
 	if helper {
-		pid, err = sp.startHelper()
+		pid, placed, err = sp.startHelper()
 	} else {
 		pid, err = sp.startDirect()
 	}
@@ -271,27 +260,29 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		unix.Kill(pid, unix.SIGKILL)
 		waitPid(pid)
 	})
-	// Elsewhere the init is moved into its cgroup while it starts and
-	// builds its root filesystem: a move into a cgroup waits for an RCU
-	// grace period when no move happened lately (5-10 ms here), and the
-	// init needs its cgroup only later (bootstrap.Config.CgroupPending).
+	// Otherwise the runtime moves the init into its cgroup while the init
+	// starts and builds its root filesystem (a move waits for an RCU grace
+	// period; the init needs its cgroup only later: CgroupPending).
 	var entered chan error
-	if cg != nil && !selfPlace && sp.cgroupFD < 0 {
-		var err error
-		cfg.CgroupMounts, err = cgroupMounts(cg, spec)
-		if err != nil {
-			return nil, err
+	if cg != nil && (place.enter || !placed) {
+		made := cgroupMade
+		if !made {
+			var err error
+			if cfg.CgroupMounts, err = cgroupMounts(cg, spec); err != nil {
+				return nil, err
+			}
+			cleanups = append(cleanups, func() { cg.Destroy() })
 		}
 		entered = make(chan error, 1)
 		go func() {
-			if err := cg.Create(); err != nil {
-				entered <- fmt.Errorf("create cgroup: %w", err)
-				return
+			if !made {
+				if err := cg.Create(); err != nil {
+					entered <- fmt.Errorf("create cgroup: %w", err)
+					return
+				}
 			}
-			err := cg.Enter(pid)
-			entered <- err
+			entered <- cg.Enter(pid)
 		}()
-		cleanups = append(cleanups, func() { cg.Destroy() })
 		cfg.CgroupPending = true
 	}
 	start, _, err := processStart(pid)

@@ -66,8 +66,11 @@ func TestNoHostFDsOrCwdLeak(t *testing.T) {
 		t.Fatalf("descriptors in the container: %v", fds)
 	}
 	for fd := 3; fd <= 8; fd++ {
+		// The init's descriptors at that point may include the
+		// container's own root ("/", harmless); a host directory would
+		// show as "(unreachable)/…" and must be refused.
 		r := e.run([]string{"pwd"}, func(s *specs.Spec) { s.Process.Cwd = "/proc/self/fd/" + strconv.Itoa(fd) })
-		if r.code == 0 && !strings.HasPrefix(r.stdout, "/proc/") {
+		if r.code == 0 && !strings.HasPrefix(r.stdout, "/proc/") && r.stdout != "/\n" {
 			t.Fatalf("cwd /proc/self/fd/%d gave a working directory %q", fd, r.stdout)
 		}
 	}

@@ -106,10 +106,12 @@ func (s *initSpawn) startDirect() (int, error) {
 }
 
 // startHelper runs berth-nsenter, which starts the init (see initSpawn).
-func (s *initSpawn) startHelper() (int, error) {
+// placed is false when the init should have been cloned into s.cgroupFD
+// but the kernel refused.
+func (s *initSpawn) startHelper() (int, bool, error) {
 	helper, err := nsjoin.Helper()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	files := append([]*os.File(nil), s.files...)
 	var closers []*os.File
@@ -132,7 +134,7 @@ func (s *initSpawn) startHelper() (int, error) {
 			}
 			f, err := os.OpenFile(j.Path, os.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
-				return 0, fmt.Errorf("join %s namespace: %w", j.Type, err)
+				return 0, false, fmt.Errorf("join %s namespace: %w", j.Type, err)
 			}
 			args = append(args, "-j", pass(f)+":"+strconv.FormatUint(uint64(t.Clone), 10))
 			joinedUser = joinedUser || t.Spec == specs.UserNamespace
@@ -147,7 +149,7 @@ func (s *initSpawn) startHelper() (int, error) {
 		if s.clone&unix.CLONE_NEWUSER != 0 {
 			p, c, err := socketPair()
 			if err != nil {
-				return 0, err
+				return 0, false, err
 			}
 			parentSync = p
 			defer parentSync.Close()
@@ -158,14 +160,21 @@ func (s *initSpawn) startHelper() (int, error) {
 			args = append(args, "-t", fmt.Sprintf("%d %d %d %d", m.Secs, m.Nanosecs, b.Secs, b.Nanosecs))
 		}
 	}
+	if s.cgroupFD >= 0 {
+		fd, err := unix.FcntlInt(uintptr(s.cgroupFD), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return 0, false, err
+		}
+		args = append(args, "-c", pass(os.NewFile(uintptr(fd), "cgroup")))
+	}
 	exe, err := os.Open(s.exe)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	args = append(args, "-e", pass(exe))
 	reportR, reportW, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer reportR.Close()
 	args = append(args, "-o", pass(reportW))
@@ -173,11 +182,11 @@ func (s *initSpawn) startHelper() (int, error) {
 	// The init is the helper's child; when the helper exits it becomes
 	// ours, so we can wait for it.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return 0, fmt.Errorf("become child subreaper: %w", err)
+		return 0, false, fmt.Errorf("become child subreaper: %w", err)
 	}
 	hpid, err := syscall.ForkExec(helper, args, &syscall.ProcAttr{Env: s.env, Files: fdList(files)})
 	if err != nil {
-		return 0, fmt.Errorf("start berth-nsenter: %w", err)
+		return 0, false, fmt.Errorf("start berth-nsenter: %w", err)
 	}
 	for _, f := range closers {
 		f.Close()
@@ -187,18 +196,23 @@ func (s *initSpawn) startHelper() (int, error) {
 		if err := s.mapIDs(parentSync, hpid); err != nil {
 			unix.Kill(hpid, unix.SIGKILL)
 			waitPid(hpid)
-			return 0, err
+			return 0, false, err
 		}
 	}
 	line, rerr := bufio.NewReader(reportR).ReadString('\n')
 	if code, err := waitPid(hpid); err != nil || code != 0 {
-		return 0, fmt.Errorf("berth-nsenter failed (exit status %d; its error is above)", code)
+		return 0, false, fmt.Errorf("berth-nsenter failed (exit status %d; its error is above)", code)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(line))
-	if rerr != nil || err != nil {
-		return 0, fmt.Errorf("berth-nsenter reported no init pid (%q)", line)
+	fields := strings.Fields(line)
+	if rerr != nil || len(fields) == 0 {
+		return 0, false, fmt.Errorf("berth-nsenter reported no init pid (%q)", line)
 	}
-	return pid, nil
+	pid, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 0, false, fmt.Errorf("berth-nsenter reported no init pid (%q)", line)
+	}
+	// "PID nocg": the kernel refused CLONE_INTO_CGROUP (Linux < 5.7).
+	return pid, len(fields) == 1, nil
 }
 
 // mapIDs waits for the helper to ask, writes its new user namespace's id

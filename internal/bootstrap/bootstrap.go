@@ -71,12 +71,14 @@ type Config struct {
 	// the init waits for it before anything that needs the cgroup (a
 	// cgroup namespace, cgroup mounts, hooks, the user's process).
 	CgroupPending bool `json:"cgroupPending,omitempty"`
-	// CgroupTasks are cgroup v1 directories the init moves its own thread
-	// into (writing 0 to their tasks files) before anything that needs
-	// the cgroup: a thread moving itself skips the lock that makes moving
-	// a process wait for an RCU grace period. The thread is the one that
-	// execs, and after execve the process is that thread alone.
-	CgroupTasks []string `json:"cgroupTasks,omitempty"`
+	// CgroupTaskFDs are the tasks files of cgroup v1 directories, open
+	// for writing (by the runtime: in the container's mount namespace the
+	// host's paths may not exist), that the init moves its own thread into
+	// by writing 0, before anything that needs the cgroup: a thread moving
+	// itself skips the lock that makes moving a process wait for an RCU
+	// grace period. The thread is the one that execs, and after execve the
+	// process is that thread alone.
+	CgroupTaskFDs []int `json:"cgroupTaskFds,omitempty"`
 	// UnshareCgroupNS asks the init to make its cgroup namespace once it
 	// is in its cgroup (a clone would root it at the runtime's cgroup).
 	UnshareCgroupNS bool `json:"unshareCgroupNs,omitempty"`

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -85,14 +84,16 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 			}
 			inCgroup = true
 		}
-		for len(cfg.CgroupTasks) > 0 {
+		for len(cfg.CgroupTaskFDs) > 0 {
 			// This goroutine is locked to the main thread, the one that
 			// execs: the write moves it.
-			dir := cfg.CgroupTasks[0]
-			if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte("0"), 0); err != nil {
-				return fmt.Errorf("join cgroup %s: %w", dir, err)
+			fd := cfg.CgroupTaskFDs[0]
+			_, err := unix.Write(fd, []byte("0"))
+			unix.Close(fd)
+			if err != nil {
+				return fmt.Errorf("join the container's cgroup (fd %d): %w", fd, err)
 			}
-			cfg.CgroupTasks = cfg.CgroupTasks[1:]
+			cfg.CgroupTaskFDs = cfg.CgroupTaskFDs[1:]
 		}
 		if cfg.UnshareCgroupNS {
 			// Per thread, and this thread is the one that execs.

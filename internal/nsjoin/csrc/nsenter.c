@@ -8,7 +8,7 @@
  * namespace, or user-namespace maps only newuidmap/newgidmap may write.
  *
  *   berth-nsenter [-p PIDFD -f NSFLAGS] [-j NSFD:NSTYPE]... [-r] [-u CLONEFLAGS
- *                 [-s SYNCFD] [-t "MONO_S MONO_NS BOOT_S BOOT_NS"]]
+ *                 [-s SYNCFD] [-t "MONO_S MONO_NS BOOT_S BOOT_NS"]] [-c CGROUPFD]
  *                 -e EXEFD -o REPORTFD -- ARGV0 ARGS...
  *
  * In this order it
@@ -26,11 +26,15 @@
  *          the runtime writes its uid/gid maps, and becomes its root; then
  *          the other namespaces, owned by the new user namespace;
  *   -t     writes the new time namespace's clock offsets;
- * then forks, so the child is inside the PID and time namespaces, and the
- * child execs the program open at EXEFD (fexecve: a path would not
- * resolve in the container's mount namespace). The parent writes the
- * child's PID to REPORTFD and exits; the runtime, a child subreaper,
- * inherits the child. File descriptors 0..N pass through untouched.
+ * then forks, so the child is inside the PID and time namespaces (with -c,
+ * clone3 puts the child straight into the cgroup2 cgroup open at
+ * CGROUPFD: a move into a cgroup later would wait for an RCU grace
+ * period), and the child execs the program open at EXEFD (fexecve: a path
+ * would not resolve in the container's mount namespace). The parent writes
+ * the child's PID to REPORTFD ("PID nocg" when the kernel refused
+ * CLONE_INTO_CGROUP and it forked plainly) and exits; the runtime, a child
+ * subreaper, inherits the child. File descriptors 0..N pass through
+ * untouched.
  *
  * It decides nothing: which namespaces, maps and program are the
  * runtime's choice. All other setup happens in the Go init stage it execs.
@@ -40,6 +44,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +60,13 @@
 #endif
 
 #define MAXJOIN 16
+#define BERTH_CLONE_INTO_CGROUP 0x200000000ULL
+
+/* struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2), kept
+ * here so the build does not depend on the kernel headers' version. */
+struct berth_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
 
 extern char **environ;
 
@@ -100,7 +113,7 @@ static void write_file(const char *path, const char *data)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: berth-nsenter [-p PIDFD -f NSFLAGS] [-j NSFD:NSTYPE]... [-r] [-u CLONEFLAGS [-s SYNCFD] [-t OFFSETS]]\n"
+	fprintf(stderr, "usage: berth-nsenter [-p PIDFD -f NSFLAGS] [-j NSFD:NSTYPE]... [-r] [-u CLONEFLAGS [-s SYNCFD] [-t OFFSETS]] [-c CGROUPFD]\n"
 			"                     -e EXEFD -o REPORTFD -- ARGV0 [ARGS...]\n"
 			"(an internal helper of berth's runtime)\n");
 	_exit(125);
@@ -108,13 +121,13 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	int pidfd = -1, exefd = -1, reportfd = -1, syncfd = -1, root = 0;
+	int pidfd = -1, exefd = -1, reportfd = -1, syncfd = -1, cgroupfd = -1, root = 0;
 	long nsflags = 0, unshareflags = 0;
 	int joins[MAXJOIN], jointypes[MAXJOIN], njoin = 0;
 	const char *offsets = NULL;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "+p:f:j:ru:s:t:e:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "+p:f:j:ru:s:t:c:e:o:")) != -1) {
 		switch (opt) {
 		case 'p': pidfd = number(optarg, "pidfd"); break;
 		case 'f': nsflags = number(optarg, "namespace flags"); break;
@@ -131,6 +144,7 @@ int main(int argc, char **argv)
 		case 'u': unshareflags = number(optarg, "unshare flags"); break;
 		case 's': syncfd = number(optarg, "sync fd"); break;
 		case 't': offsets = optarg; break;
+		case 'c': cgroupfd = number(optarg, "cgroup fd"); break;
 		case 'e': exefd = number(optarg, "exe fd"); break;
 		case 'o': reportfd = number(optarg, "report fd"); break;
 		default: usage();
@@ -181,7 +195,20 @@ int main(int argc, char **argv)
 	}
 	if (fcntl(reportfd, F_SETFD, FD_CLOEXEC) < 0)
 		die("report fd");
-	pid_t pid = fork();
+	pid_t pid = -1;
+	int placed = 0;
+	if (cgroupfd >= 0) {
+		struct berth_clone_args args = {0};
+		args.flags = BERTH_CLONE_INTO_CGROUP;
+		args.exit_signal = SIGCHLD;
+		args.cgroup = (uint64_t)cgroupfd;
+		pid = syscall(SYS_clone3, &args, sizeof args);
+		placed = pid >= 0;
+		if (pid < 0 && errno != ENOSYS && errno != E2BIG && errno != EINVAL)
+			die("clone3 into the cgroup");
+	}
+	if (pid < 0)
+		pid = fork();
 	if (pid < 0)
 		die("fork");
 	if (pid == 0) {
@@ -189,7 +216,7 @@ int main(int argc, char **argv)
 		die("execveat");
 	}
 	char buf[32];
-	int n = snprintf(buf, sizeof buf, "%d\n", pid);
+	int n = snprintf(buf, sizeof buf, cgroupfd >= 0 && !placed ? "%d nocg\n" : "%d\n", pid);
 	if (write(reportfd, buf, n) != n)
 		die("report pid");
 	return 0;
