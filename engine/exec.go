@@ -104,6 +104,8 @@ func (e *Engine) ExecStart(ctx context.Context, id string, conn Stream, detach b
 		e.containerEvent(c, events.ActionExecDie, map[string]string{"execID": x.ID, "exitCode": itoa(code)})
 		c.mu.Unlock()
 	}
+	t0 := time.Now()
+	defer e.trace(t0, "exec %s: done", x.ID[:12])
 	proc, rootfs, err := e.execProcess(c, x.Config)
 	var stdout, stderr io.Writer = io.Discard, io.Discard
 	if conn != nil && !detach {
@@ -169,6 +171,7 @@ func (e *Engine) ExecStart(ctx context.Context, id string, conn Stream, detach b
 		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	e.trace(t0, "exec %s: runtime exec starts", x.ID[:12])
 	if err := cmd.Start(); err != nil {
 		finish(126)
 		return fmt.Errorf("run %s exec: %w", e.opts.Runtime, err)
