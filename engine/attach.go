@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"net"
 	"sync"
 
 	"github.com/berth-dev/berth/engine/errdefs"
@@ -125,7 +124,7 @@ func (e *Engine) connectAttach(c *Container, p *pendingAttach) {
 
 // copyFrames forwards monitor frames to a client: as they are (stdcopy)
 // or, for a tty, the payloads only.
-func copyFrames(dst io.Writer, src net.Conn, tty bool) {
+func copyFrames(dst io.Writer, src io.Reader, tty bool) {
 	var hdr [8]byte
 	buf := make([]byte, 32*1024)
 	var mu sync.Mutex

@@ -132,21 +132,38 @@ func IsGone(err error) bool {
 	return err != nil && strings.Contains(err.Error(), errMonitorGone.Error())
 }
 
+// AttachConn is an attach stream to a monitor.
+type AttachConn struct {
+	*net.UnixConn
+	br *bufio.Reader
+}
+
+func (a *AttachConn) Read(p []byte) (int, error) { return a.br.Read(p) }
+
 // Attach opens an attach stream: frames (stdcopy headers) of the chosen
 // output streams come back until the container exits; bytes written are
-// the container's stdin and CloseWrite ends it.
-func Attach(socket string, stdin, stdout, stderr bool) (*net.UnixConn, error) {
+// the container's stdin and CloseWrite ends it. It returns once the
+// monitor has registered the stream, so output produced after that is
+// never missed.
+func Attach(socket string, stdin, stdout, stderr bool) (*AttachConn, error) {
 	b := func(v bool) string {
 		if v {
 			return "1"
 		}
 		return "0"
 	}
-	conn, _, err := request(socket, fmt.Sprintf("attach %s %s %s", b(stdin), b(stdout), b(stderr)))
+	conn, br, err := request(socket, fmt.Sprintf("attach %s %s %s", b(stdin), b(stdout), b(stderr)))
 	if err != nil {
 		return nil, err
 	}
-	return conn.(*net.UnixConn), nil
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := br.ReadString('\n')
+	conn.SetReadDeadline(time.Time{})
+	if err != nil || line != "ok\n" {
+		conn.Close()
+		return nil, fmt.Errorf("attach: %w", errMonitorGone)
+	}
+	return &AttachConn{UnixConn: conn.(*net.UnixConn), br: br}, nil
 }
 
 // Resize sets the container terminal's size.

@@ -462,6 +462,10 @@ func (m *monitor) handle(conn net.Conn) {
 			conn.Close()
 			return
 		}
+		// Acknowledge, then register: the daemon starts the container
+		// only after the acknowledgement, so no output is missed, and no
+		// frame can come before the "ok" line.
+		conn.Write([]byte("ok\n"))
 		m.clients[c] = true
 		m.mu.Unlock()
 		if f[1] == "1" && m.stdin != nil {
