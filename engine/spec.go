@@ -103,16 +103,14 @@ func (e *Engine) peerPID(ref string) (int, error) {
 }
 
 // withInit runs the process under an init that reaps zombies and
-// forwards signals (docker-init's job): the berth-monitor binary,
+// forwards signals (docker-init's job): the monitor binary (or berth monitor),
 // bind-mounted read-only at /sbin/docker-init, as `init -- CMD…`.
 func (e *Engine) withInit() specopts.Opt {
 	return func(s *specs.Spec) error {
 		bin := e.opts.MonitorArgv[0]
-		if len(e.opts.MonitorArgv) != 1 {
-			return errdefs.InvalidParameterf("--init needs the berth-monitor binary beside berth")
-		}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: initPath, Type: "bind", Source: bin, Options: []string{"bind", "ro"}})
-		s.Process.Args = append([]string{initPath, "init", "--"}, s.Process.Args...)
+		args := append([]string{initPath}, e.opts.MonitorArgv[1:]...)
+		s.Process.Args = append(append(args, "init", "--"), s.Process.Args...)
 		return nil
 	}
 }
@@ -125,10 +123,14 @@ const initPath = "/sbin/docker-init"
 func checkExecutable(rootfs string, p *specs.Process) error {
 	name := p.Args[0]
 	if name == initPath {
-		if len(p.Args) < 4 {
+		i := 1
+		for i < len(p.Args) && p.Args[i] != "--" {
+			i++
+		}
+		if i+1 >= len(p.Args) {
 			return nil
 		}
-		name = p.Args[3]
+		name = p.Args[i+1]
 	}
 	var candidates []string
 	if strings.Contains(name, "/") {

@@ -12,9 +12,4 @@ import (
 	"github.com/berth-dev/berth/engine/monitor"
 )
 
-func main() {
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		os.Exit(monitor.InitMain(os.Args[2:]))
-	}
-	os.Exit(monitor.Main(os.Args[1:]))
-}
+func main() { os.Exit(monitor.Main(os.Args[1:])) }

@@ -83,10 +83,14 @@ type client struct {
 	mu             sync.Mutex
 }
 
-// Main runs a monitor; args[0] is the config file. File descriptor 3, when
+// Main runs a monitor; args[0] is the config file ("init" instead makes
+// it a container's --init, see InitMain). File descriptor 3, when
 // open, is the sync pipe: the monitor writes "ready PID\n" once the
 // container is created, or "error MESSAGE\n", then closes it.
 func Main(args []string) int {
+	if len(args) > 0 && args[0] == "init" {
+		return InitMain(args[1:])
+	}
 	if len(args) != 1 {
 		fmt.Fprintln(os.Stderr, "usage: berth monitor CONFIG.json")
 		return 2
