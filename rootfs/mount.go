@@ -42,6 +42,10 @@ type Setup struct {
 	// BindRootfs: with SharedMountNS, Prepare binds the rootfs privately
 	// itself (a mount namespace joined by path).
 	BindRootfs bool
+	// IDMapFDs are user namespace descriptors, by index in Spec.Mounts, of
+	// id-mapped bind mounts (mounts[].uidMappings): the mount shows its
+	// files' owners through that namespace's maps (MOUNT_ATTR_IDMAP).
+	IDMapFDs map[int]int
 	// BeforeCgroupMount, when set, runs before the first cgroup mount
 	// (the init stage waits there to be in its cgroup and namespace).
 	BeforeCgroupMount func() error
@@ -53,6 +57,7 @@ type Root struct {
 	handle  *os.File // O_PATH of the rootfs, every lookup starts here
 	devNull *os.File // a detached clone of the host's /dev/null, for masking
 	shared  bool     // no mount namespace of its own: chroot, never pivot
+	idmapFD int      // the user namespace of the bind mount being made, or -1
 }
 
 // Prepare makes the rootfs a private mount point, performs every spec
@@ -72,13 +77,17 @@ func Prepare(s *Setup) (*Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rootfs: %w", err)
 	}
-	r := &Root{path: s.Rootfs, handle: h, shared: s.SharedMountNS}
+	r := &Root{path: s.Rootfs, handle: h, shared: s.SharedMountNS, idmapFD: -1}
 	if fd, err := unix.OpenTree(unix.AT_FDCWD, "/dev/null", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC); err == nil {
 		r.devNull = os.NewFile(uintptr(fd), "/dev/null (clone)")
 	}
 	setupDev := true
 	for i := range s.Spec.Mounts {
 		m := &s.Spec.Mounts[i]
+		r.idmapFD = -1
+		if fd, ok := s.IDMapFDs[i]; ok {
+			r.idmapFD = fd
+		}
 		if err := r.mountOne(s, m); err != nil {
 			return nil, fmt.Errorf("mount %s on %s (type %s): %w", m.Source, m.Destination, m.Type, err)
 		}
@@ -280,8 +289,8 @@ func (r *Root) mountOne(s *Setup, m *specs.Mount) error {
 	if err != nil {
 		return err
 	}
-	if opts.TmpCopyUp {
-		return errors.New("the tmpcopyup option is not supported")
+	if opts.TmpCopyUp && m.Type != "tmpfs" {
+		return errors.New("the tmpcopyup option is only for tmpfs mounts")
 	}
 	switch {
 	case IsBind(m):
@@ -299,8 +308,22 @@ func (r *Root) mountOne(s *Setup, m *specs.Mount) error {
 		return err
 	}
 	defer t.Close()
+	var under *os.File
+	if opts.TmpCopyUp {
+		// The directory the tmpfs will cover, still reachable through
+		// this descriptor once covered.
+		if under, err = os.OpenFile(procPath(t), os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("tmpcopyup: %w", err)
+		}
+		defer under.Close()
+	}
 	data := strings.Join(opts.Data, ",")
 	err = unix.Mount(m.Source, procPath(t), m.Type, opts.Flags, data)
+	if err == nil && under != nil {
+		if err := copyUp(under, m.Destination, r); err != nil {
+			return fmt.Errorf("tmpcopyup: %w", err)
+		}
+	}
 	if err != nil && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL)) {
 		// Without a network namespace of its own a user namespace cannot
 		// mount sysfs, nor mqueue without its own IPC namespace: runc's
@@ -408,6 +431,16 @@ func (r *Root) bind(m *specs.Mount, opts Options) error {
 		}
 	} else if err := setattr(tree, opts.Attr, opts.AttrClear, 0, false); err != nil {
 		return err
+	}
+	if r.idmapFD >= 0 {
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(r.idmapFD)}
+		flags := unix.AT_EMPTY_PATH
+		if opts.RBind {
+			flags |= unix.AT_RECURSIVE
+		}
+		if err := unix.MountSetattr(tree, "", uint(flags), &attr); err != nil {
+			return fmt.Errorf("id-map the mount (MOUNT_ATTR_IDMAP; the filesystem must support it): %w", err)
+		}
 	}
 	if err := moveMount(tree, t); err != nil {
 		return err

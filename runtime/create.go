@@ -191,6 +191,20 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		defer cf.Close()
 		cfg.ConsoleFD = nextFD(cf)
 	}
+	for i, m := range spec.Mounts {
+		if len(m.UIDMappings) == 0 {
+			continue
+		}
+		f, err := idmapUserns(m.UIDMappings, m.GIDMappings)
+		if err != nil {
+			return nil, fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
+		}
+		defer f.Close()
+		if cfg.IDMapFDs == nil {
+			cfg.IDMapFDs = map[int]int{}
+		}
+		cfg.IDMapFDs[i] = nextFD(f)
+	}
 	sp.env = []string{bootstrap.EnvSyncFD + "=" + strconv.Itoa(syncFD)}
 	for _, n := range spec.Linux.Namespaces {
 		if n.Path == "" {

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -133,5 +134,65 @@ func TestPreserveFDs(t *testing.T) {
 		if string(out) != want {
 			t.Errorf("preserve %v: got %q, want %q", preserve, out, want)
 		}
+	}
+}
+
+// An id-mapped bind mount (mounts[].uidMappings) shows its files'
+// owners through the mapping, whatever the container's own namespaces:
+// here, without a user namespace, disk uid 0 shows as 100000 and 1000 as
+// 101000; the host sees the files unchanged.
+func TestIDMappedBindMount(t *testing.T) {
+	e := newEnv(t)
+	src := t.TempDir()
+	for name, uid := range map[string]int{"root-owned": 0, "user-owned": 1000} {
+		p := filepath.Join(src, name)
+		if err := os.WriteFile(p, []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	out := e.mustRun([]string{"stat", "-c", "%n %u:%g", "/idm/root-owned", "/idm/user-owned"}, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/idm", Type: "bind", Source: src, Options: []string{"rbind"},
+			UIDMappings: m, GIDMappings: m})
+	})
+	if out != "/idm/root-owned 100000:100000\n/idm/user-owned 101000:101000\n" {
+		t.Errorf("id-mapped mount shows:\n%s", out)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(src, "user-owned"), &st); err != nil || st.Uid != 1000 {
+		t.Errorf("the host file's owner changed: %d %v", st.Uid, err)
+	}
+	r := e.run([]string{"true"}, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/idm", Type: "tmpfs", Source: "tmpfs", UIDMappings: m, GIDMappings: m})
+	})
+	if r.code == 0 || !strings.Contains(r.stderr, "bind mounts") {
+		t.Errorf("id-mapped tmpfs: exit %d %q, want a clear refusal", r.code, r.stderr)
+	}
+}
+
+// tmpcopyup: a tmpfs mounted over a directory of the image starts with
+// that directory's content (owners, modes, symlinks), and writes to it
+// stay in the tmpfs.
+func TestTmpfsCopyUp(t *testing.T) {
+	e := newEnv(t)
+	b := e.bundle([]string{"sh", "-c", "stat -c '%n %u %a' /data/f /data/sub /data/sub/g; readlink /data/link; echo new > /data/f; cat /data/f; awk '$5==\"/data\" {print $9}' /proc/self/mountinfo"}, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "tmpfs", Source: "tmpfs", Options: []string{"tmpcopyup", "mode=755"}})
+	})
+	data := filepath.Join(b, "rootfs", "data")
+	os.MkdirAll(filepath.Join(data, "sub"), 0o750)
+	os.WriteFile(filepath.Join(data, "f"), []byte("old\n"), 0o640)
+	os.WriteFile(filepath.Join(data, "sub", "g"), []byte("g"), 0o600)
+	os.Chown(filepath.Join(data, "sub", "g"), 1000, 1000)
+	os.Symlink("sub/g", filepath.Join(data, "link"))
+	r := e.rt("run", "--bundle", b, newID("copyup"))
+	want := "/data/f 0 640\n/data/sub 0 750\n/data/sub/g 1000 600\nsub/g\nnew\ntmpfs\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("exit %d, got:\n%s%s\nwant:\n%s", r.code, r.stdout, r.stderr, want)
+	}
+	if b, _ := os.ReadFile(filepath.Join(data, "f")); string(b) != "old\n" {
+		t.Errorf("the write reached the image: %q", b)
 	}
 }

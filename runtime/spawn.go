@@ -285,3 +285,49 @@ func waitPid(pid int) (int, error) {
 		return exitStatus(syscall.WaitStatus(ws)), nil
 	}
 }
+
+// idmapUserns makes a user namespace with the given maps, for an
+// id-mapped mount, and returns a descriptor of it. berth-nsenter creates
+// the namespace and waits for its maps; the namespace is kept through
+// the descriptor and the helper is killed.
+func idmapUserns(uids, gids []specs.LinuxIDMapping) (*os.File, error) {
+	helper, err := nsjoin.Helper()
+	if err != nil {
+		return nil, err
+	}
+	parent, child, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	defer child.Close()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devNull.Close()
+	// fds: 0-2 /dev/null, 3 sync, 4 exe (unused), 5 report (unused).
+	args := []string{"berth-nsenter", "-u", strconv.Itoa(unix.CLONE_NEWUSER), "-s", "3", "-e", "4", "-o", "5", "--", "true"}
+	files := []uintptr{devNull.Fd(), devNull.Fd(), os.Stderr.Fd(), child.Fd(), devNull.Fd(), devNull.Fd()}
+	pid, err := syscall.ForkExec(helper, args, &syscall.ProcAttr{Files: files})
+	if err != nil {
+		return nil, fmt.Errorf("start berth-nsenter for an id-mapped mount: %w", err)
+	}
+	defer func() {
+		unix.Kill(pid, unix.SIGKILL)
+		waitPid(pid)
+	}()
+	child.Close()
+	b := make([]byte, 1)
+	if n, err := parent.Read(b); n != 1 || b[0] != 'u' {
+		return nil, fmt.Errorf("id-mapped mount: berth-nsenter made no user namespace: %v", err)
+	}
+	if err := writeIDMaps(pid, uids, gids); err != nil {
+		return nil, fmt.Errorf("id-mapped mount: %w", err)
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		return nil, fmt.Errorf("id-mapped mount: %w", err)
+	}
+	return f, nil
+}

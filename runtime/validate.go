@@ -10,6 +10,7 @@ import (
 	"github.com/berth-dev/berth/idmap"
 	"github.com/berth-dev/berth/internal/procsetup"
 	"github.com/berth-dev/berth/ns"
+	"github.com/berth-dev/berth/rootfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -77,7 +78,21 @@ func Validate(spec *specs.Spec) error {
 			return fmt.Errorf("mounts[%d]: NUL byte in path", i)
 		}
 		if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {
-			return fmt.Errorf("mounts[%d] (%s): id-mapped mounts are not supported yet", i, m.Destination)
+			if !rootfs.IsBind(&spec.Mounts[i]) {
+				return fmt.Errorf("mounts[%d] (%s): uidMappings/gidMappings are only supported on bind mounts", i, m.Destination)
+			}
+			if len(m.UIDMappings) == 0 || len(m.GIDMappings) == 0 {
+				return fmt.Errorf("mounts[%d] (%s): an id-mapped mount needs both uidMappings and gidMappings", i, m.Destination)
+			}
+			if err := idmap.Validate("uid", m.UIDMappings); err != nil {
+				return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
+			}
+			if err := idmap.Validate("gid", m.GIDMappings); err != nil {
+				return fmt.Errorf("mounts[%d] (%s): %w", i, m.Destination, err)
+			}
+			if os.Geteuid() != 0 {
+				return fmt.Errorf("mounts[%d] (%s): id-mapped mounts need a privileged runtime", i, m.Destination)
+			}
 		}
 	}
 	if err := validateHooks(spec.Hooks); err != nil {

@@ -71,6 +71,9 @@ type Config struct {
 	// the init waits for it before anything that needs the cgroup (a
 	// cgroup namespace, cgroup mounts, hooks, the user's process).
 	CgroupPending bool `json:"cgroupPending,omitempty"`
+	// IDMapFDs are user namespace descriptors for id-mapped mounts, keyed
+	// by the mount's index in spec.mounts.
+	IDMapFDs map[int]int `json:"idmapFds,omitempty"`
 	// CgroupTaskFDs are the tasks files of cgroup v1 directories, open
 	// for writing (by the runtime: in the container's mount namespace the
 	// host's paths may not exist), that the init moves its own thread into

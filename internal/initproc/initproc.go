@@ -118,6 +118,7 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 		root, err = rootfs.Prepare(&rootfs.Setup{
 			Rootfs: cfg.Rootfs, Spec: spec, CgroupMounts: cfg.CgroupMounts, NewUserNS: cfg.NewUserNS,
 			SharedMountNS: cfg.SharedMountNS, BindRootfs: cfg.BindRootfs, BeforeCgroupMount: ensureCgroup,
+			IDMapFDs: cfg.IDMapFDs,
 		})
 		if err != nil {
 			return err

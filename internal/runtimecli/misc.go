@@ -47,7 +47,7 @@ func featureSet() *features.Features {
 			Apparmor:        &features.Apparmor{Enabled: boolp(false)},
 			Selinux:         &features.Selinux{Enabled: boolp(false)},
 			IntelRdt:        &features.IntelRdt{Enabled: boolp(false)},
-			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: boolp(false)}},
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: boolp(true)}},
 		},
 		Annotations: map[string]string{"org.opencontainers.runtime-spec.features.berth.version": Version},
 	}
