@@ -91,3 +91,21 @@ func TestEngineRunFlags(t *testing.T) {
 	})
 	e.docker("rm", "-f", id, initID, rid)
 }
+
+// TestEngineLogsFollow: logs -f streams until the container exits.
+func TestEngineLogsFollow(t *testing.T) {
+	e := newEngine(t)
+	e.importBusybox()
+	id := strings.TrimSpace(e.docker("run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.3; done"))
+	start := time.Now()
+	out := e.docker("logs", "-f", id)
+	if out != "1\n2\n3\n" {
+		t.Fatalf("logs -f: %q", out)
+	}
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Fatalf("logs -f returned after %s, before the container ended", d)
+	}
+	if out := e.docker("logs", "--tail", "1", id); out != "3\n" {
+		t.Fatalf("logs --tail 1: %q", out)
+	}
+}
