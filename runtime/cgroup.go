@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/berth-dev/berth/cgroups"
+	"github.com/berth-dev/berth/internal/initbin"
 	"github.com/berth-dev/berth/rootfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -131,4 +132,12 @@ func openTasks(dirs []string) ([]*os.File, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// Warm starts the runtime's one-time probes in the background (the host's
+// cgroup layout, read from mountinfo; the sealed init program), so that a
+// create that follows finds them done while it was parsing config.json.
+func Warm() {
+	go cgroups.DetectLayout()
+	go initbin.Path()
 }

@@ -125,9 +125,29 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		ID: id, Spec: spec, Rootfs: spec.Root.Path, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1, Seccomp: seccompProg, NewUserNS: userns,
 	}
+	// Where the cgroup must exist before the clone (see placement below),
+	// its directories are made in the background meanwhile.
 	cgroupMade := false
+	var early chan error
+	if layout, _ := cgroups.DetectLayout(); cg != nil && (layout == cgroups.V2 || (!userns && os.Geteuid() == 0)) {
+		early = make(chan error, 1)
+		go func() { early <- cg.Create() }()
+		cleanups = append(cleanups, func() {
+			if early != nil {
+				if <-early == nil {
+					cg.Destroy()
+				}
+			}
+		})
+	}
 	createCgroup := func() error {
-		if err := cg.Create(); err != nil {
+		var err error
+		if early != nil {
+			err, early = <-early, nil
+		} else {
+			err = cg.Create()
+		}
+		if err != nil {
 			return fmt.Errorf("create cgroup: %w", err)
 		}
 		cgroupMade = true

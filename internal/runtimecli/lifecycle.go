@@ -57,6 +57,7 @@ func init() {
 		if err != nil {
 			return err
 		}
+		runtime.Warm()
 		_, err = g.runtime().Create(id, cf.options())
 		return err
 	}})
@@ -207,6 +208,7 @@ func runVerb(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	runtime.Warm()
 	r := g.runtime()
 	opts := cf.options()
 	var tty *ttyProxy
