@@ -24,6 +24,7 @@ deps:
 # embed the container init stage (cmd/berth-init) and the nsenter helper.
 build: $(NSENTER)
 	$(GO) build -trimpath -tags 'netgo osusergo' -ldflags '-s -w' -o $(INITBIN) ./cmd/berth-init
+	sha256sum $(INITBIN) | cut -c1-16 > $(INITBIN).id
 	$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
 	rm -f bin/berth-runtime
 	$(GO) build $(GOFLAGS_BUILD) -ldflags '-s -w -X main.version=$(VERSION)' -o bin/berth-runtime ./cmd/berth-runtime

@@ -3,3 +3,5 @@
 package initbin
 
 var embedded []byte
+
+var embeddedID string

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/berth-dev/berth/internal/sealed"
@@ -37,8 +38,9 @@ func Path() (string, error) {
 			once.err = fmt.Errorf("stat own binary: %w", err)
 			return
 		}
-		// The embedded program is part of this binary, so this binary's
-		// identity names its content too: no hashing per start.
+		// The embedded program's content is named by the hash the build
+		// wrote; else, as part of this binary, by this binary's identity.
+		// Either way nothing is hashed per start.
 		id := fmt.Sprintf("%x-%x-%x-%x", st.Dev, st.Ino, st.Size, st.Mtim.Nano())
 		src := sealed.Source{
 			Name: "berth-" + id,
@@ -46,6 +48,9 @@ func Path() (string, error) {
 			Open: func() (io.ReadCloser, error) { return os.Open("/proc/self/exe") },
 		}
 		if len(embedded) > 0 {
+			if h := strings.TrimSpace(embeddedID); h != "" {
+				id = h
+			}
 			src = sealed.Source{
 				Name: "berth-init-" + id,
 				Size: int64(len(embedded)),

@@ -4,6 +4,8 @@
 package testutil
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +65,17 @@ func BerthBinary(t testing.TB) string {
 		initBin.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := initBin.CombinedOutput(); err != nil {
 			buildErr = &buildError{out: string(out), err: err}
+			return
+		}
+		// As make build: the init's content hash names its sealed copy.
+		initPath := filepath.Join(RepoRoot(), "internal/initbin/embedded/berth-init")
+		if b, err := os.ReadFile(initPath); err == nil {
+			sum := sha256.Sum256(b)
+			buildErr = os.WriteFile(initPath+".id", []byte(hex.EncodeToString(sum[:])[:16]+"\n"), 0o644)
+		} else {
+			buildErr = err
+		}
+		if buildErr != nil {
 			return
 		}
 		cmd := exec.Command("go", "build", "-trimpath", "-tags", "netgo osusergo nsenter_embedded init_embedded", "-o", builtPath, "./cmd/berth")
