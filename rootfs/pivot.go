@@ -134,15 +134,37 @@ func (r *Root) mask(p string) error {
 		defer unix.Close(mnt)
 		return moveMount(mnt, t)
 	}
-	if r.devNull == nil {
-		return errors.New("no /dev/null to mask files with")
-	}
-	tree, err := unix.OpenTree(int(r.devNull.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+	tree, err := r.nullTree()
 	if err != nil {
-		return fmt.Errorf("clone /dev/null: %w", err)
+		return err
 	}
 	defer unix.Close(tree)
 	return moveMount(tree, t)
+}
+
+// nullTree clones a /dev/null to bind over a masked file: the container's
+// own (made by setupDev) when it is the real device, as runc does; else
+// the clone of the host's taken before pivot_root. Kernels before 6.x
+// refuse to clone such a detached mount, hence the container's first.
+func (r *Root) nullTree() (int, error) {
+	if h, err := pathrs.OpenatInRoot(r.handle, "/dev/null"); err == nil {
+		defer h.Close()
+		var st unix.Stat_t
+		if unix.Fstat(int(h.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == unix.Mkdev(1, 3) {
+			tree, err := unix.OpenTree(int(h.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+			if err == nil {
+				return tree, nil
+			}
+		}
+	}
+	if r.devNull == nil {
+		return -1, errors.New("no /dev/null to mask files with")
+	}
+	tree, err := unix.OpenTree(int(r.devNull.Fd()), "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return -1, fmt.Errorf("clone /dev/null: %w", err)
+	}
+	return tree, nil
 }
 
 // readonly bind mounts a path onto itself, read-only through the whole

@@ -65,6 +65,10 @@ echo "mounts-after=$(grep -c " $ROOTFS" /proc/self/mountinfo || true)"
 // the sleep, inside the new namespaces; it is killed at the end.
 func holder(t *testing.T, flags ...string) int {
 	t.Helper()
+	// busybox's unshare lacks --time, --kill-child, …
+	if out, err := exec.Command("unshare", "--version").CombinedOutput(); err != nil || !strings.Contains(string(out), "util-linux") {
+		t.Skip("unshare from util-linux is not installed")
+	}
 	cmd := exec.Command("unshare", append(flags, "--fork", "--kill-child", "sleep", "100")...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -85,9 +89,10 @@ func holder(t *testing.T, flags ...string) int {
 			return false
 		}
 		child, _ = strconv.Atoi(f[0])
-		// unshare forks before it execs sleep.
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", child))
-		return strings.HasSuffix(exe, "sleep")
+		// unshare forks before it execs sleep (coreutils' or busybox's:
+		// the command name says, the executable may not).
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child))
+		return strings.TrimSpace(string(comm)) == "sleep"
 	})
 	return child
 }

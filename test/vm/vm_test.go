@@ -22,6 +22,7 @@ var vmPackages = []string{
 	"./cgroups",
 	"./cgroups/devices",
 	"./inspect", // berth inspect cgroup on a pure v2 host
+	"./runtime", // containers created, run and deleted with resources on a pure v2 host
 }
 
 func goTool() string {

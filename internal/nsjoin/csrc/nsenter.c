@@ -165,6 +165,7 @@ int main(int argc, char **argv)
 	}
 	if (root)
 		become_root();
+	long unshareflags_all = unshareflags;
 	if (unshareflags & CLONE_NEWUSER) {
 		if (unshare(CLONE_NEWUSER) < 0)
 			die("unshare(CLONE_NEWUSER)");
@@ -197,6 +198,18 @@ int main(int argc, char **argv)
 		die("report fd");
 	pid_t pid = -1;
 	int placed = 0;
+	/* After joining a user or cgroup namespace, CLONE_INTO_CGROUP is
+	 * judged from inside it and refused (the namespace's root may not
+	 * write a host cgroup; the runtime's cgroup lies outside a joined
+	 * cgroup namespace), and on older kernels (6.1) the refused clone3
+	 * has already used up PID 1 of a new PID namespace, so every later
+	 * fork there fails with ENOMEM. Then fork plainly and let the runtime
+	 * move the child. */
+	long changed = nsflags | unshareflags_all;
+	for (int i = 0; i < njoin; i++)
+		changed |= jointypes[i];
+	if (changed & (CLONE_NEWUSER | CLONE_NEWCGROUP))
+		cgroupfd = cgroupfd >= 0 ? -2 : -1;
 	if (cgroupfd >= 0) {
 		struct berth_clone_args args = {0};
 		args.flags = BERTH_CLONE_INTO_CGROUP;
@@ -204,8 +217,11 @@ int main(int argc, char **argv)
 		args.cgroup = (uint64_t)cgroupfd;
 		pid = syscall(SYS_clone3, &args, sizeof args);
 		placed = pid >= 0;
-		if (pid < 0 && errno != ENOSYS && errno != E2BIG && errno != EINVAL)
-			die("clone3 into the cgroup");
+		/* Any refusal falls back to a plain fork, reported as "nocg" so
+		 * the runtime moves the child itself: old kernels (ENOSYS,
+		 * E2BIG, EINVAL), and, once inside a joined cgroup or user
+		 * namespace, a runtime's cgroup outside that namespace (ENOENT)
+		 * or a cgroup the namespace's root may not write (EACCES). */
 	}
 	if (pid < 0)
 		pid = fork();
@@ -216,7 +232,7 @@ int main(int argc, char **argv)
 		die("execveat");
 	}
 	char buf[32];
-	int n = snprintf(buf, sizeof buf, cgroupfd >= 0 && !placed ? "%d nocg\n" : "%d\n", pid);
+	int n = snprintf(buf, sizeof buf, cgroupfd != -1 && !placed ? "%d nocg\n" : "%d\n", pid);
 	if (write(reportfd, buf, n) != n)
 		die("report pid");
 	return 0;
