@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/user"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -73,7 +74,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			fmt.Fprintf(os.Stderr, "berth daemon: panic serving %s %s: %v\n", r.Method, r.URL.Path, v)
+			fmt.Fprintf(os.Stderr, "berth daemon: panic serving %s %s: %v\n%s", r.Method, r.URL.Path, v, debug.Stack())
 			writeError(w, fmt.Errorf("internal error serving %s", r.URL.Path))
 		}
 	}()

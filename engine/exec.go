@@ -274,7 +274,8 @@ func (e *Engine) execProcess(c *Container, o container.ExecOptions) (*specs.Proc
 	p.Args = append([]string{}, o.Cmd...)
 	p.Terminal = o.Tty
 	p.ConsoleSize = nil
-	if len(o.ConsoleSize) == 2 && o.Tty && o.ConsoleSize[0] > 0 {
+	// ConsoleSize is a *[2]uint: len() of a nil pointer to an array is 2.
+	if o.ConsoleSize != nil && o.Tty && o.ConsoleSize[0] > 0 {
 		p.ConsoleSize = &specs.Box{Height: o.ConsoleSize[0], Width: o.ConsoleSize[1]}
 	}
 	for _, kv := range o.Env {

@@ -224,17 +224,16 @@ func TestEngineLifecycle(t *testing.T) {
 // TestEngineTTY is docker run -t: the monitor holds the pty master the
 // runtime sends over the console socket.
 func TestEngineTTY(t *testing.T) {
-	if os.Getenv("BERTH_TEST_TTY") == "" {
-		// berth-runtime's console-socket pty reads EIO in the monitor (the
-		// same monitor works with runc: engine/monitor TestMonitorTTY);
-		// reported to the runtime stream.
-		t.Skip("berth-runtime console-socket ptys read EIO; set BERTH_TEST_TTY=1 to run")
-	}
 	e := newEngine(t)
 	e.importBusybox()
 	if out := e.docker("run", "--rm", "-t", "busybox", "sh", "-c", "tty; stty size"); !strings.HasPrefix(out, "/dev/pts/0\r\n") {
 		t.Fatalf("run -t: %q", out)
 	}
+	id := strings.TrimSpace(e.docker("run", "-d", "busybox", "sleep", "100"))
+	if out := e.docker("exec", "-t", id, "sh", "-c", "tty; echo in-tty"); !regexp.MustCompile(`^/dev/pts/\d+\r\nin-tty\r\n$`).MatchString(out) {
+		t.Fatalf("exec -t: %q", out)
+	}
+	e.docker("rm", "-f", id)
 }
 
 func tarNames(t *testing.T, r io.Reader) map[string]bool {
