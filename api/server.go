@@ -78,6 +78,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, fmt.Errorf("internal error serving %s", r.URL.Path))
 		}
 	}()
+	if s.Engine != nil && s.Engine.Config().Debug {
+		t0 := time.Now()
+		fmt.Fprintf(os.Stderr, "berth daemon: %s api %s %s\n", t0.Format("15:04:05.000000"), r.Method, r.URL.Path)
+		defer func() {
+			fmt.Fprintf(os.Stderr, "berth daemon: %s api %s %s done after %s\n", time.Now().Format("15:04:05.000000"), r.Method, r.URL.Path, time.Since(t0).Round(10*time.Microsecond))
+		}()
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

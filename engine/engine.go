@@ -258,6 +258,6 @@ var errNotRunning = errors.New("is not running")
 // trace prints how long a step took, with --debug.
 func (e *Engine) trace(since time.Time, format string, args ...any) {
 	if e.opts.Config.Debug {
-		fmt.Fprintf(os.Stderr, "berth daemon: %s after %s\n", fmt.Sprintf(format, args...), time.Since(since).Round(10*time.Microsecond))
+		fmt.Fprintf(os.Stderr, "berth daemon: %s %s after %s\n", time.Now().Format("15:04:05.000000"), fmt.Sprintf(format, args...), time.Since(since).Round(10*time.Microsecond))
 	}
 }
