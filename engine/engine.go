@@ -61,6 +61,13 @@ type RuntimeLib interface {
 	Kill(id string, sig syscall.Signal, all bool) error
 	Pause(id string) error
 	Resume(id string) error
+	// Exec starts process p in running container id with the given
+	// stdio (consoleSocket instead receives a terminal's master) and
+	// returns its host pid and a function that waits for its exit
+	// status. The caller must not need to be a child subreaper: the
+	// process is reaped by a helper that is the caller's child. A failure
+	// inside the container (command not found) is an ExitCoder.
+	Exec(id string, p *specs.Process, stdin, stdout, stderr *os.File, consoleSocket string) (pid int, wait func() (int, error), err error)
 }
 
 // Options configure an Engine.

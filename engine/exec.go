@@ -132,6 +132,12 @@ func (e *Engine) ExecStart(ctx context.Context, id string, conn Stream, detach b
 	c.mu.Lock()
 	e.containerEvent(c, events.ActionExecStart+": "+events.Action(strings.Join(x.Config.Cmd, " ")), map[string]string{"execID": x.ID})
 	c.mu.Unlock()
+	if e.opts.Lib != nil {
+		e.trace(t0, "exec %s: in-process runtime exec starts", x.ID[:12])
+		code, err := e.execInProcess(c, x, proc, conn, detach, stdout, stderr)
+		finish(code)
+		return err
+	}
 	dir := filepath.Join(e.bundleDir(c.ID), "exec")
 	os.MkdirAll(dir, 0o700)
 	procFile := filepath.Join(dir, x.ID+".json")

@@ -24,18 +24,39 @@ type ExecOptions struct {
 	ConsoleSocket string
 	PreserveFDs   int
 	IgnorePaused  bool
+	// HelperWaits keeps the berth-nsenter helper as the process's parent:
+	// it waits for it and exits with its status, so the caller waits for
+	// the helper and needs not be a child subreaper (a daemon must not
+	// become one: it would inherit every orphan of its children). The
+	// helper (a small static C program) lives as long as the process.
+	HelperWaits bool
 	// Stdio for the process; nil means the runtime's own.
 	Stdin, Stdout, Stderr *os.File
 }
 
 // Process is a process exec'd into a container by this process.
 type Process struct {
-	Pid int
+	Pid    int
+	helper *exec.Cmd // with HelperWaits: the process's parent
 }
 
-// Wait waits for the exec'd process (the caller is its subreaper) and
+// Wait waits for the exec'd process (the caller is its subreaper, or,
+// with HelperWaits, the parent of the helper that waits for it) and
 // returns its exit status as a shell reports it.
 func (p *Process) Wait() (int, error) {
+	if p.helper != nil {
+		err := p.helper.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+				return exitStatus(ws), nil
+			}
+			return ee.ExitCode(), nil
+		}
+		if err != nil {
+			return -1, err
+		}
+		return 0, nil
+	}
 	var ws unix.WaitStatus
 	for {
 		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
@@ -121,12 +142,14 @@ func (r *Runtime) Exec(id string, o ExecOptions) (*Process, error) {
 	defer reportR.Close()
 	defer reportW.Close()
 	// The exec'd process is the helper's child; when the helper exits it
-	// becomes ours, so we can wait for it.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("become child subreaper: %w", err)
+	// becomes ours, so we can wait for it (unless the helper waits).
+	if !o.HelperWaits {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("become child subreaper: %w", err)
+		}
 	}
 	cfg := &bootstrap.Config{
-		ID: id, Spec: &spec, Exec: true, PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1,
+		ID: id, Spec: initSpec(&spec, true), Exec: true, PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1,
 		Seccomp: seccompProg, NewUserNS: userns,
 	}
 	cmd := &exec.Cmd{
@@ -187,27 +210,45 @@ func (r *Runtime) Exec(id string, o ExecOptions) (*Process, error) {
 	if userns {
 		cmd.Args = append(cmd.Args, "-r")
 	}
+	if o.HelperWaits {
+		cmd.Args = append(cmd.Args, "-w")
+	}
 	cmd.Args = append(append(cmd.Args, "--"), initbin.Args...)
 	cmd.Env = []string{bootstrap.EnvSyncFD + "=" + strconv.Itoa(syncFD)}
-	if err := cmd.Run(); err != nil {
+	if o.HelperWaits {
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("join container %s: %w", id, err)
+		}
+	} else if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("join container %s: %w", id, err)
 	}
 	reportW.Close()
 	childSock.Close()
 	line, err := bufio.NewReader(reportR).ReadString('\n')
 	if err != nil {
+		if o.HelperWaits {
+			code, _ := (&Process{helper: cmd}).Wait()
+			return nil, fmt.Errorf("join container %s: no process reported (berth-nsenter exit status %d; its error is above)", id, code)
+		}
 		return nil, fmt.Errorf("join container %s: no process reported: %w", id, err)
 	}
 	fields := strings.Fields(line)
-	if len(fields) == 0 {
-		return nil, fmt.Errorf("join container %s: bad pid %q", id, line)
+	pid := 0
+	if len(fields) > 0 {
+		pid, _ = strconv.Atoi(fields[0])
 	}
-	pid, err := strconv.Atoi(fields[0])
-	if err != nil {
+	if pid <= 0 {
+		if o.HelperWaits {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
 		return nil, fmt.Errorf("join container %s: bad pid %q", id, line)
 	}
 	clonedIn := place.cloneFD >= 0 && len(fields) == 1 // "PID nocg": the kernel refused
 	proc := &Process{Pid: pid}
+	if o.HelperWaits {
+		proc.helper = cmd
+	}
 	fail := func(err error) (*Process, error) {
 		unix.Kill(pid, unix.SIGKILL)
 		proc.Wait()

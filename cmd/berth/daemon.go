@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/image"
 	berthruntime "github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/snapshot"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/pflag"
 )
 
@@ -156,8 +157,8 @@ func serveDaemon(cfg *config.Config) error {
 	var lib engine.RuntimeLib
 	if filepath.Base(rt) == "berth-runtime" && filepath.Dir(rt) == filepath.Dir(self) {
 		// The runtime is this binary: call it in-process where no new
-		// process is needed (start, kill, pause, resume).
-		lib = berthruntime.New(filepath.Join(cfg.ExecRoot, "runtime"))
+		// runtime process is needed (start, kill, pause, resume, exec).
+		lib = runtimeLib{berthruntime.New(filepath.Join(cfg.ExecRoot, "runtime"))}
 	}
 	eng, err := engine.New(engine.Options{Lib: lib,
 		Config: cfg, MonitorArgv: monitorArgv(self), Runtime: rt,
@@ -195,4 +196,33 @@ func serveDaemon(cfg *config.Config) error {
 	defer cancel()
 	srv.Shutdown(ctx)
 	return nil
+}
+
+// runtimeLib adapts the runtime package to engine.RuntimeLib.
+type runtimeLib struct{ *berthruntime.Runtime }
+
+// Exec runs p with berth-nsenter as its waiting parent, so the daemon
+// never becomes a child subreaper.
+func (l runtimeLib) Exec(id string, p *specs.Process, stdin, stdout, stderr *os.File, consoleSocket string) (int, func() (int, error), error) {
+	proc, err := l.Runtime.Exec(id, berthruntime.ExecOptions{Process: p, ConsoleSocket: consoleSocket,
+		Stdin: stdin, Stdout: stdout, Stderr: stderr, HelperWaits: true})
+	if err != nil {
+		var ie *berthruntime.InitError
+		if errors.As(err, &ie) {
+			return 0, nil, initExecError{ie}
+		}
+		return 0, nil, err
+	}
+	return proc.Pid, proc.Wait, nil
+}
+
+// initExecError is a failure inside the container, with the exit status
+// Docker gives it.
+type initExecError struct{ *berthruntime.InitError }
+
+func (e initExecError) ExitCode() int {
+	if e.InitError.ExitCode == 0 {
+		return 126
+	}
+	return e.InitError.ExitCode
 }

@@ -9,7 +9,7 @@
  *
  *   berth-nsenter [-p PIDFD -f NSFLAGS] [-j NSFD:NSTYPE]... [-r] [-u CLONEFLAGS
  *                 [-s SYNCFD] [-t "MONO_S MONO_NS BOOT_S BOOT_NS"]] [-c CGROUPFD]
- *                 -e EXEFD -o REPORTFD -- ARGV0 ARGS...
+ *                 [-w] -e EXEFD -o REPORTFD -- ARGV0 ARGS...
  *
  * In this order it
  *   -p/-f  joins every namespace in NSFLAGS of the process PIDFD refers to,
@@ -33,8 +33,12 @@
  * would not resolve in the container's mount namespace). The parent writes
  * the child's PID to REPORTFD ("PID nocg" when the kernel refused
  * CLONE_INTO_CGROUP and it forked plainly) and exits; the runtime, a child
- * subreaper, inherits the child. File descriptors 0..N pass through
- * untouched.
+ * subreaper, inherits the child. With -w it stays instead: it closes every
+ * descriptor above stdio, forwards the usual termination signals to the
+ * child, waits for it and exits with its status (128+N when signal N
+ * killed it), so a caller that must not become a subreaper (the daemon,
+ * which would inherit every orphan of its children) waits for the helper
+ * as an ordinary child. File descriptors 0..N pass through untouched.
  *
  * It decides nothing: which namespaces, maps and program are the
  * runtime's choice. All other setup happens in the Go init stage it execs.
@@ -50,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef AT_EMPTY_PATH
@@ -111,23 +116,67 @@ static void write_file(const char *path, const char *data)
 	close(fd);
 }
 
+static pid_t child_pid;
+
+static void forward(int sig)
+{
+	kill(child_pid, sig);
+}
+
+/* close_fds closes every descriptor from 3 up: close_range (Linux 5.9)
+ * where the kernel has it, else one by one. */
+static void close_fds(void)
+{
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+	long max = sysconf(_SC_OPEN_MAX);
+	for (long fd = 3; fd < max && fd < 65536; fd++)
+		close(fd);
+}
+
+/* wait_child waits for the child, forwarding signals, and exits as a
+ * shell reports its status. */
+static void wait_child(pid_t pid)
+{
+	static const int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward;
+	sa.sa_flags = SA_RESTART;
+	child_pid = pid;
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+	for (;;) {
+		int status;
+		pid_t r = waitpid(pid, &status, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die("wait for the process");
+		if (WIFEXITED(status))
+			_exit(WEXITSTATUS(status));
+		if (WIFSIGNALED(status))
+			_exit(128 + WTERMSIG(status));
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: berth-nsenter [-p PIDFD -f NSFLAGS] [-j NSFD:NSTYPE]... [-r] [-u CLONEFLAGS [-s SYNCFD] [-t OFFSETS]] [-c CGROUPFD]\n"
-			"                     -e EXEFD -o REPORTFD -- ARGV0 [ARGS...]\n"
+			"                     [-w] -e EXEFD -o REPORTFD -- ARGV0 [ARGS...]\n"
 			"(an internal helper of berth's runtime)\n");
 	_exit(125);
 }
 
 int main(int argc, char **argv)
 {
-	int pidfd = -1, exefd = -1, reportfd = -1, syncfd = -1, cgroupfd = -1, root = 0;
+	int pidfd = -1, exefd = -1, reportfd = -1, syncfd = -1, cgroupfd = -1, root = 0, stay = 0;
 	long nsflags = 0, unshareflags = 0;
 	int joins[MAXJOIN], jointypes[MAXJOIN], njoin = 0;
 	const char *offsets = NULL;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "+p:f:j:ru:s:t:c:e:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "+p:f:j:ru:s:t:c:e:o:w")) != -1) {
 		switch (opt) {
 		case 'p': pidfd = number(optarg, "pidfd"); break;
 		case 'f': nsflags = number(optarg, "namespace flags"); break;
@@ -147,6 +196,7 @@ int main(int argc, char **argv)
 		case 'c': cgroupfd = number(optarg, "cgroup fd"); break;
 		case 'e': exefd = number(optarg, "exe fd"); break;
 		case 'o': reportfd = number(optarg, "report fd"); break;
+		case 'w': stay = 1; break;
 		default: usage();
 		}
 	}
@@ -235,5 +285,11 @@ int main(int argc, char **argv)
 	int n = snprintf(buf, sizeof buf, cgroupfd != -1 && !placed ? "%d nocg\n" : "%d\n", pid);
 	if (write(reportfd, buf, n) != n)
 		die("report pid");
+	if (stay) {
+		/* The sync socket, the program and the report pipe must not
+		 * stay open here: the runtime reads their ends until they close. */
+		close_fds();
+		wait_child(pid);
+	}
 	return 0;
 }

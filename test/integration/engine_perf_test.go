@@ -1,0 +1,80 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// procStatus returns a field of /proc/PID/status ("" when unreadable).
+func procStatus(pid int, field string) string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// findProcess returns the pid of the process whose command line is exactly
+// args (joined by spaces), or 0.
+func findProcess(args string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, en := range ents {
+		pid, err := strconv.Atoi(en.Name())
+		if err != nil {
+			continue
+		}
+		cl, err := os.ReadFile(filepath.Join("/proc", en.Name(), "cmdline"))
+		if err == nil && strings.TrimRight(strings.ReplaceAll(string(cl), "\x00", " "), " ") == args {
+			return pid
+		}
+	}
+	return 0
+}
+
+// The daemon runs exec's process through the runtime in-process: its
+// parent is the small nsenter helper, which reports its exit status (and
+// 128+N for a signal), so the daemon never becomes a child subreaper and
+// inherits no orphan.
+func TestEngineExecHelperReaps(t *testing.T) {
+	e := newEngine(t)
+	e.importBusybox()
+	name := randomName("berth-test-exec-")
+	e.docker("run", "-d", "--name", name, "busybox", "sleep", "1000")
+	if _, _, code := e.dockerQuiet("exec", name, "sh", "-c", "exit 9"); code != 9 {
+		t.Fatalf("exec exit 9 → %d", code)
+	}
+	if _, _, code := e.dockerQuiet("exec", name, "sh", "-c", "kill -TERM $$"); code != 143 {
+		t.Fatalf("exec killed by SIGTERM → %d, want 143", code)
+	}
+	// A detached exec: its parent is the helper, not the daemon.
+	marker := strconv.Itoa(100000 + int(time.Now().UnixNano()%800000))
+	e.docker("exec", "-d", name, "sleep", marker)
+	var pid int
+	waitFor(t, func() bool { pid = findProcess("sleep " + marker); return pid != 0 })
+	ppid, _ := strconv.Atoi(procStatus(pid, "PPid"))
+	comm, _ := os.ReadFile("/proc/" + strconv.Itoa(ppid) + "/comm")
+	if !strings.HasPrefix(string(comm), "berth-nsenter") {
+		t.Fatalf("exec'd process %d has parent %d %q, want the berth-nsenter helper", pid, ppid, comm)
+	}
+	if pp, _ := strconv.Atoi(procStatus(ppid, "PPid")); pp != e.cmd.Process.Pid {
+		t.Fatalf("the helper's parent is %d, want the daemon %d", pp, e.cmd.Process.Pid)
+	}
+	// Orphaned, it must not come to the daemon (it would if the daemon
+	// were a child subreaper).
+	syscall.Kill(ppid, syscall.SIGKILL)
+	waitFor(t, func() bool { p, _ := strconv.Atoi(procStatus(pid, "PPid")); return p != ppid })
+	if p, _ := strconv.Atoi(procStatus(pid, "PPid")); p == e.cmd.Process.Pid {
+		t.Fatalf("the orphaned exec process was adopted by the daemon: it is a child subreaper")
+	}
+	e.docker("rm", "-f", name)
+}
