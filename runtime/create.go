@@ -122,7 +122,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		return nil, err
 	}
 	cfg := &bootstrap.Config{
-		ID: id, Spec: spec, Rootfs: spec.Root.Path, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		ID: id, Spec: initSpec(spec, false), Rootfs: spec.Root.Path, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1, Seccomp: seccompProg, NewUserNS: userns,
 	}
 	// Where the cgroup must exist before the clone (see placement below),
@@ -361,6 +361,26 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		}
 	}
 	return &Container{State: st}, nil
+}
+
+// initSpec is the part of spec the init stage reads. Every field costs
+// the init reflection and decoding at each start: the seccomp profile
+// (hundreds of syscall names) travels compiled instead, and an exec'd
+// process needs only its process and personality.
+func initSpec(spec *specs.Spec, exec bool) *specs.Spec {
+	out := *spec
+	if spec.Linux != nil {
+		l := *spec.Linux
+		l.Seccomp = nil
+		out.Linux = &l
+	}
+	if exec {
+		out = specs.Spec{Version: spec.Version, Process: spec.Process}
+		if spec.Linux != nil {
+			out.Linux = &specs.Linux{Personality: spec.Linux.Personality}
+		}
+	}
+	return &out
 }
 
 // converse serves the init stage until it reports the container created.

@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+	"unsafe"
 
 	"github.com/berth-dev/berth/caps"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -240,20 +240,24 @@ func SetUser(u specs.User, c *specs.LinuxCapabilities, setgroups bool) error {
 	if err := caps.DropBounding(sets.Bounding, last); err != nil {
 		return err
 	}
+	// The credentials change on this thread only (raw system calls, not
+	// syscall.Setresuid, which stops every thread of the Go runtime to
+	// change them all): this thread is the one that execs, and execve
+	// gives the new program this thread's credentials.
 	if setgroups {
-		gids := make([]int, len(u.AdditionalGids))
-		for i, g := range u.AdditionalGids {
-			gids[i] = int(g)
+		var p unsafe.Pointer
+		if len(u.AdditionalGids) > 0 {
+			p = unsafe.Pointer(&u.AdditionalGids[0])
 		}
-		if err := syscall.Setgroups(gids); err != nil {
-			return fmt.Errorf("setgroups %v: %w", gids, err)
+		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(u.AdditionalGids)), uintptr(p), 0); e != 0 {
+			return fmt.Errorf("setgroups %v: %w", u.AdditionalGids, e)
 		}
 	}
-	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("setgid %d: %w", u.GID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setgid %d: %w", u.GID, e)
 	}
-	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("setuid %d: %w", u.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setuid %d: %w", u.UID, e)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear keep-capabilities: %w", err)
