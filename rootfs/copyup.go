@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +17,7 @@ import (
 // followed, and other file types are skipped. under is the covered
 // directory, opened before the mount.
 func copyUp(under *os.File, dest string, r *Root) error {
-	top, err := pathrs.OpenatInRoot(r.handle, dest)
+	top, err := r.openInRoot(dest)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -68,7 +67,7 @@ func replaceDevice(list []specs.LinuxDevice, d specs.LinuxDevice) []specs.LinuxD
 }
 
 func (r *Root) symlink(target, link string) error {
-	dir, err := pathrs.MkdirAllHandle(r.handle, filepath.Dir(link), 0o755)
+	dir, err := r.mkdirAllInRoot(filepath.Dir(link))
 	if err != nil {
 		return err
 	}
@@ -116,7 +115,7 @@ func (r *Root) createDevice(d specs.LinuxDevice, userns bool) error {
 		defer unix.Close(tree)
 		return moveMount(tree, t)
 	}
-	dir, err := pathrs.MkdirAllHandle(r.handle, filepath.Dir(d.Path), 0o755)
+	dir, err := r.mkdirAllInRoot(filepath.Dir(d.Path))
 	if err != nil {
 		return err
 	}
@@ -147,7 +146,7 @@ func (r *Root) createDevice(d specs.LinuxDevice, userns bool) error {
 // OpenPtmx opens the container's own /dev/pts/ptmx (its devpts instance),
 // so the pty belongs to the container, not the host.
 func (r *Root) OpenPtmx() (*os.File, error) {
-	h, err := pathrs.OpenatInRoot(r.handle, "/dev/pts/ptmx")
+	h, err := r.openInRoot("/dev/pts/ptmx")
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -240,7 +239,7 @@ func procPath(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()
 // empty file when dir is false) when it does not exist. Symlinks are
 // followed only inside the rootfs.
 func (r *Root) target(dest string, dir bool) (*os.File, error) {
-	f, err := pathrs.OpenatInRoot(r.handle, dest)
+	f, err := r.openInRoot(dest)
 	if err == nil {
 		return f, nil
 	}
@@ -256,13 +255,13 @@ func (r *Root) target(dest string, dir bool) (*os.File, error) {
 		}
 	}
 	if dir {
-		f, err := pathrs.MkdirAllHandle(r.handle, dest, 0o755)
+		f, err := r.mkdirAllInRoot(dest)
 		if err != nil {
 			return nil, fmt.Errorf("create %s in rootfs: %w", dest, err)
 		}
 		return f, nil
 	}
-	parent, err := pathrs.MkdirAllHandle(r.handle, filepath.Dir(dest), 0o755)
+	parent, err := r.mkdirAllInRoot(filepath.Dir(dest))
 	if err != nil {
 		return nil, fmt.Errorf("create %s in rootfs: %w", filepath.Dir(dest), err)
 	}
@@ -274,7 +273,7 @@ func (r *Root) target(dest string, dir bool) (*os.File, error) {
 	if err == nil {
 		unix.Close(fd)
 	}
-	f, err = pathrs.OpenatInRoot(r.handle, dest)
+	f, err = r.openInRoot(dest)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s in rootfs: %w", dest, err)
 	}
@@ -345,7 +344,7 @@ func (r *Root) propagate(dest string, opts Options) error {
 	if len(opts.Propagation) == 0 {
 		return nil
 	}
-	t, err := pathrs.OpenatInRoot(r.handle, dest)
+	t, err := r.openInRoot(dest)
 	if err != nil {
 		return err
 	}
@@ -485,7 +484,7 @@ func (r *Root) Raw(m RawMount) error {
 	case m.FSType == "symlink":
 		return r.symlink(m.Source, m.Target)
 	case m.Flags&unix.MS_REMOUNT != 0:
-		t, err := pathrs.OpenatInRoot(r.handle, m.Target)
+		t, err := r.openInRoot(m.Target)
 		if err != nil {
 			return fmt.Errorf("remount %s: %w", m.Target, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -98,7 +97,7 @@ func (r *Root) Finish(spec *specs.Spec) error {
 }
 
 func (r *Root) lookup(p string) (*os.File, error) {
-	f, err := pathrs.OpenatInRoot(r.handle, p)
+	f, err := r.openInRoot(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -147,7 +146,7 @@ func (r *Root) mask(p string) error {
 // the clone of the host's taken before pivot_root. Kernels before 6.x
 // refuse to clone such a detached mount, hence the container's first.
 func (r *Root) nullTree() (int, error) {
-	if h, err := pathrs.OpenatInRoot(r.handle, "/dev/null"); err == nil {
+	if h, err := r.openInRoot("/dev/null"); err == nil {
 		defer h.Close()
 		var st unix.Stat_t
 		if unix.Fstat(int(h.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == unix.Mkdev(1, 3) {
