@@ -111,15 +111,26 @@ func (r *Runtime) openFifo(st *State) error {
 		b, err := io.ReadAll(f)
 		done <- result{len(b), err}
 	}()
+	// The watcher polls the pidfd and a pipe that ends it once the
+	// read is done: a long-lived caller (the daemon) must not keep a
+	// thread blocked in poll for every running container.
+	stop := make([]int, 2)
+	if err := unix.Pipe2(stop, unix.O_CLOEXEC); err != nil {
+		return err
+	}
+	defer unix.Close(stop[1])
 	died := make(chan struct{})
 	go func() {
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		defer unix.Close(stop[0])
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}, {Fd: int32(stop[0]), Events: unix.POLLIN}}
 		for {
 			if _, err := unix.Poll(fds, -1); err != unix.EINTR {
 				break
 			}
 		}
-		close(died)
+		if fds[0].Revents != 0 || fds[1].Revents == 0 {
+			close(died) // the init is gone (or poll failed: check)
+		}
 	}()
 	var res result
 	select {
