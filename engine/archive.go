@@ -32,7 +32,7 @@ func (e *Engine) withRootfs(c *Container, f func(rootfs string) error) error {
 	if removed {
 		return errdefs.NotFoundf("No such container: %s", c.ID)
 	}
-	rootfs, err := e.opts.RootFS.Prepare(c.ID, s.ImageChain, s.UIDMaps, s.GIDMaps)
+	rootfs, err := e.opts.RootFS.Prepare(c.ID, s.ImageChain, s.UIDMaps, s.GIDMaps, s.HostConfig.AutoRemove)
 	if err != nil {
 		return fmt.Errorf("mount the root filesystem of %s: %w", c.ID[:12], err)
 	}

@@ -97,7 +97,11 @@ func (c *Container) save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.dir, configFile), data, 0o600)
+	// An --rm container's record is not synced: it lives as long as the
+	// container runs, and a crash that leaves it empty leaves a record
+	// that start-up deletes.
+	durable := c.HostConfig == nil || !c.HostConfig.AutoRemove
+	return writeFileAtomic(filepath.Join(c.dir, configFile), data, 0o600, durable)
 }
 
 func loadContainer(dir string) (*Container, error) {
@@ -118,7 +122,7 @@ func loadContainer(dir string) (*Container, error) {
 
 // writeFileAtomic writes data to a temporary file in the same directory,
 // syncs it and renames it over path.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+func writeFileAtomic(path string, data []byte, mode os.FileMode, durable bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
@@ -128,9 +132,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err

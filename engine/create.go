@@ -107,7 +107,7 @@ func (e *Engine) Create(req CreateRequest) (container.CreateResponse, error) {
 		os.RemoveAll(dir)
 		return resp, err
 	}
-	if _, err := e.opts.RootFS.Prepare(c.ID, c.ImageChain, c.UIDMaps, c.GIDMaps); err != nil {
+	if _, err := e.opts.RootFS.Prepare(c.ID, c.ImageChain, c.UIDMaps, c.GIDMaps, c.HostConfig.AutoRemove); err != nil {
 		release()
 		os.RemoveAll(dir)
 		return resp, fmt.Errorf("prepare the root filesystem: %w", err)

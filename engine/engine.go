@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/caps"
 	"github.com/berth-dev/berth/engine/config"
 	"github.com/berth-dev/berth/engine/errdefs"
+	"github.com/berth-dev/berth/internal/spawnreq"
 	"github.com/berth-dev/berth/specopts"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -47,10 +48,15 @@ type Images interface {
 // RootFS builds and removes containers' root filesystems.
 type RootFS interface {
 	// Prepare creates (once) and mounts the rootfs of container id from
-	// the layer chain, presented to the given id maps (nil: none).
-	Prepare(id string, chain []digest.Digest, uids, gids []specs.LinuxIDMapping) (string, error)
+	// the layer chain, presented to the given id maps (nil: none);
+	// scratch says the container is removed when it exits (--rm), so its
+	// writes need never reach the disk (decided at the first Prepare).
+	Prepare(id string, chain []digest.Digest, uids, gids []specs.LinuxIDMapping, scratch bool) (string, error)
 	Unmount(id string) error
 	Remove(id string) error
+	// RemoveLater takes the root filesystem away at once and returns a
+	// function that deletes its files, to be run off the critical path.
+	RemoveLater(id string) (finish func() error, err error)
 }
 
 // RuntimeLib is the OCI runtime as a Go package (berth's runtime/), used
@@ -68,7 +74,23 @@ type RuntimeLib interface {
 	// process is reaped by a helper that is the caller's child. A failure
 	// inside the container (command not found) is an ExitCoder.
 	Exec(id string, p *specs.Process, stdin, stdout, stderr *os.File, consoleSocket string) (pid int, wait func() (int, error), err error)
+	// CanSpawn says whether Create can have another process (the
+	// container's monitor) start the init of a container with spec.
+	CanSpawn(spec *specs.Spec) bool
+	// Create creates container id from spec (recording bundle) up to
+	// the point where start releases it; spawn starts the init as the
+	// monitor's child (see spawnreq), and consoleSocket receives a
+	// terminal's master. It returns the init's pid.
+	Create(id, bundle string, spec *specs.Spec, consoleSocket string, spawn SpawnFunc) (pid int, err error)
+	// Delete removes a container's runtime state (its cgroup included),
+	// killing what is left of it.
+	Delete(id string) error
 }
+
+// SpawnFunc starts a container's init elsewhere: req with files as its
+// descriptors from 3 up and, when req.IntoCgroup, the cgroup2 directory
+// to clone it into.
+type SpawnFunc func(req *spawnreq.Request, files []*os.File, cgroup *os.File) (pid int, err error)
 
 // Options configure an Engine.
 type Options struct {
@@ -108,6 +130,8 @@ type Engine struct {
 	execs  map[string]*execProc
 	Events *Events
 	wg     sync.WaitGroup
+	bg     sync.WaitGroup // cleanups after removals
+	pool   monitorPool
 }
 
 // New opens (creating) the data and exec roots, takes the data root's
@@ -150,17 +174,26 @@ func New(o Options) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
+	if len(o.MonitorArgv) > 0 {
+		e.refillMonitors()
+	}
 	return e, nil
 }
 
 // Close releases the data root. Running containers keep running: their
 // monitors hold them, and the next daemon finds them again.
 func (e *Engine) Close() {
+	e.closeMonitors()
+	e.Settle()
 	if e.lockFile != nil {
 		e.lockFile.Close()
 		e.lockFile = nil
 	}
 }
+
+// Settle waits for the cleanups that follow removals (the runtime's
+// state, the rootfs's files), which run in the background.
+func (e *Engine) Settle() { e.bg.Wait() }
 
 // Config is the daemon configuration in force.
 func (e *Engine) Config() *config.Config { return e.opts.Config }

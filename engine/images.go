@@ -56,10 +56,10 @@ type SnapshotRootFS struct{ Snaps *snapshot.Snapshotter }
 
 // Prepare mounts the container's root filesystem, idmapped when the
 // container has a user namespace.
-func (s SnapshotRootFS) Prepare(id string, chain []digest.Digest, uids, gids []specs.LinuxIDMapping) (string, error) {
-	var opts *snapshot.PrepareOptions
+func (s SnapshotRootFS) Prepare(id string, chain []digest.Digest, uids, gids []specs.LinuxIDMapping, scratch bool) (string, error) {
+	opts := &snapshot.PrepareOptions{Volatile: scratch}
 	if len(uids) > 0 {
-		opts = &snapshot.PrepareOptions{IDMap: &snapshot.IDMap{UIDs: uids, GIDs: gids}}
+		opts.IDMap = &snapshot.IDMap{UIDs: uids, GIDs: gids}
 	}
 	rootfs, err := s.Snaps.Prepare(id, chain, opts)
 	if err == nil && len(uids) > 0 {
@@ -91,6 +91,9 @@ func (s SnapshotRootFS) Unmount(id string) error { return s.Snaps.Unmount(id) }
 
 // Remove deletes it.
 func (s SnapshotRootFS) Remove(id string) error { return s.Snaps.Remove(id) }
+
+// RemoveLater takes it away now and deletes its files when finish runs.
+func (s SnapshotRootFS) RemoveLater(id string) (func() error, error) { return s.Snaps.RemoveLater(id) }
 
 // ImageUse tells the image store which containers use an image, so rmi
 // and prune follow Docker's conflict rules.

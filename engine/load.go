@@ -27,8 +27,10 @@ func (e *Engine) load() error {
 		c, err := loadContainer(dir)
 		if err != nil {
 			// A crash between mkdir and the first save leaves a directory
-			// without a record: nothing refers to it.
-			if os.IsNotExist(err) {
+			// without a record: nothing refers to it; so does a removal
+			// interrupted after the record went, and a crash that lost
+			// an --rm container's unsynced record (empty).
+			if fi, serr := os.Stat(filepath.Join(dir, configFile)); os.IsNotExist(err) || (serr == nil && fi.Size() == 0) {
 				os.RemoveAll(dir)
 				e.opts.RootFS.Remove(ent.Name())
 			} else {
@@ -74,6 +76,18 @@ func (e *Engine) reconcile(c *Container) {
 		e.runtime("delete", "--force", c.ID)
 		go e.handleExit(c, ex)
 		return
+	}
+	if c.HostConfig.AutoRemove {
+		// --rm: the daemon stopped before it could remove it.
+		c.op.Lock()
+		e.removeLocked(c, true)
+		c.op.Unlock()
+		return
+	}
+	// A daemon that stopped between an exit and deleting the runtime's
+	// state (its job when the monitor leaves it) deletes it now.
+	if _, err := os.Stat(filepath.Join(e.rtRoot, c.ID)); err == nil {
+		e.runtime("delete", "--force", c.ID)
 	}
 	e.opts.RootFS.Unmount(c.ID)
 	os.RemoveAll(e.bundleDir(c.ID))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/engine/errdefs"
 	"github.com/berth-dev/berth/engine/monitor"
+	"github.com/berth-dev/berth/internal/spawnreq"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 )
@@ -80,7 +81,7 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 		return err
 	}
 	t0 := time.Now()
-	rootfs, err := e.opts.RootFS.Prepare(c.ID, snap.ImageChain, snap.UIDMaps, snap.GIDMaps)
+	rootfs, err := e.opts.RootFS.Prepare(c.ID, snap.ImageChain, snap.UIDMaps, snap.GIDMaps, snap.HostConfig.AutoRemove)
 	if err != nil {
 		return fail(fmt.Errorf("prepare the root filesystem: %w", err))
 	}
@@ -105,17 +106,45 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 	if snap.HostConfig.LogConfig.Type == "none" {
 		logPath = ""
 	}
+	// With the runtime in-process, the daemon creates the container
+	// itself and only the init's fork happens in the monitor, which must
+	// be its parent: no runtime program starts, and the work is done by
+	// a warm process.
+	inProcess := e.opts.Lib != nil && e.opts.Lib.CanSpawn(spec)
 	mcfg := monitor.Config{
 		ID: c.ID, Bundle: bundle, Runtime: e.opts.Runtime, RuntimeArgs: e.runtimeArgs(),
 		LogPath: logPath, ExitFile: e.exitPath(c.ID), Socket: e.socketPath(c.ID),
 		Tty: snap.Config.Tty, OpenStdin: snap.Config.OpenStdin, StdinOnce: snap.Config.StdinOnce,
+		SpawnOnRequest: inProcess, DaemonDeletes: inProcess,
 	}
-	proc, pid, err := monitor.Spawn(e.opts.MonitorArgv, filepath.Join(bundle, "monitor.json"), mcfg)
+	proc, pid, err := e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg)
+	// The next start's monitor starts once this one's work is done.
+	defer e.refillMonitors()
 	if err != nil {
 		return fail(fmt.Errorf("failed to create task for container: %w", err))
 	}
 	go proc.Wait() // the daemon is the monitor's parent until it restarts
-	e.trace(t0, "start %s: monitor ready (container created)", c.ID[:12])
+	if inProcess {
+		e.trace(t0, "start %s: monitor ready", c.ID[:12])
+		console := ""
+		if mcfg.Tty {
+			console = mcfg.Socket + ".console"
+		}
+		spawned := false
+		pid, err = e.opts.Lib.Create(c.ID, bundle, spec, console, func(req *spawnreq.Request, files []*os.File, cg *os.File) (int, error) {
+			spawned = true
+			return monitor.SpawnInit(mcfg.Socket, req, files, cg)
+		})
+		if err != nil {
+			if !spawned {
+				monitor.Abort(mcfg.Socket)
+			}
+			// Otherwise the runtime killed the init: the monitor reaps it
+			// and exits.
+			return fail(fmt.Errorf("failed to create task for container: %w", err))
+		}
+	}
+	e.trace(t0, "start %s: container created", c.ID[:12])
 	waitCh, err := monitor.Wait(mcfg.Socket)
 	if err != nil {
 		return fail(err)
@@ -189,34 +218,49 @@ func (e *Engine) watch(c *Container, waitCh <-chan monitor.WaitResult) {
 func (e *Engine) handleExit(c *Container, ex monitor.Exit) {
 	t0 := time.Now()
 	defer e.trace(t0, "exit %s: handled", c.ID[:12])
+	exited := func() {
+		c.State.Status = "exited"
+		c.State.Pid, c.State.MonitorPid = 0, 0
+		c.State.ExitCode = ex.ExitCode
+		c.State.OOMKilled = ex.OOMKilled
+		c.State.Error = ex.Error
+		c.State.FinishedAt = ex.FinishedAt
+		c.State.Exits++
+	}
 	c.mu.Lock()
-	c.State.Status = "exited"
-	c.State.Pid, c.State.MonitorPid = 0, 0
-	c.State.ExitCode = ex.ExitCode
-	c.State.OOMKilled = ex.OOMKilled
-	c.State.Error = ex.Error
-	c.State.FinishedAt = ex.FinishedAt
-	c.State.Exits++
 	hc := c.HostConfig
 	manual := c.ManualStop
 	restarts := c.RestartCount
-	c.save()
-	e.containerEvent(c, events.ActionDie, map[string]string{"exitCode": itoa(ex.ExitCode)})
 	c.mu.Unlock()
-
-	e.opts.RootFS.Unmount(c.ID)
-	os.RemoveAll(e.bundleDir(c.ID))
-	e.cleanupExecs(c)
-
 	if hc.AutoRemove {
+		// Removed next, so the exit is not written down: a daemon that
+		// stops before the removal removes the container when it starts.
 		c.mu.Lock()
+		exited()
+		e.containerEvent(c, events.ActionDie, map[string]string{"exitCode": itoa(ex.ExitCode)})
 		c.notify()
 		c.mu.Unlock()
+		e.cleanupExecs(c)
 		c.op.Lock()
 		e.removeLocked(c, true)
 		c.op.Unlock()
 		return
 	}
+	// The runtime's state and the mounts go before the exit is told, so
+	// that a start that follows finds none of them.
+	if e.opts.Lib != nil {
+		// A monitor told to leave it to the daemon did not delete the
+		// runtime's state (others did: deleting again finds nothing).
+		e.opts.Lib.Delete(c.ID)
+	}
+	e.opts.RootFS.Unmount(c.ID)
+	os.RemoveAll(e.bundleDir(c.ID))
+	e.cleanupExecs(c)
+	c.mu.Lock()
+	exited()
+	c.save()
+	e.containerEvent(c, events.ActionDie, map[string]string{"exitCode": itoa(ex.ExitCode)})
+	c.mu.Unlock()
 	if !manual && shouldRestart(hc, ex.ExitCode, restarts) {
 		c.mu.Lock()
 		c.State.Status = "restarting"

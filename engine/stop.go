@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -300,6 +301,9 @@ func (e *Engine) Remove(ref string, force, volumes bool) error {
 }
 
 // removeLocked deletes c's files, root filesystem and name; c.op held.
+// The container is gone once its record is: what remains (the runtime's
+// state, the rootfs's files, the bundle) is deleted in the background,
+// off the path of `docker run --rm`, whose wait answers at the removal.
 func (e *Engine) removeLocked(c *Container, auto bool) error {
 	c.mu.Lock()
 	if c.removed {
@@ -311,9 +315,22 @@ func (e *Engine) removeLocked(c *Container, auto bool) error {
 		return errdefs.Conflictf("container %s is running", c.ID[:12])
 	}
 	c.State.Status = "removing"
-	c.save()
+	if !auto {
+		// An --rm container needs no mark: one found stopped at start-up
+		// is removed.
+		c.save()
+	}
+	sharedPID := c.HostConfig.PidMode != ""
 	c.mu.Unlock()
-	if err := e.opts.RootFS.Remove(c.ID); err != nil {
+	if sharedPID && e.opts.Lib != nil {
+		// Without a PID namespace of its own, processes can outlive the
+		// init: they go (the runtime kills its cgroup) before the rootfs.
+		e.opts.Lib.Delete(c.ID)
+	}
+	t0 := time.Now()
+	finish, err := e.opts.RootFS.RemoveLater(c.ID)
+	e.trace(t0, "remove %s: rootfs away", c.ID[:12])
+	if err != nil {
 		c.mu.Lock()
 		c.State.Status = "dead"
 		c.State.Error = err.Error()
@@ -322,8 +339,8 @@ func (e *Engine) removeLocked(c *Container, auto bool) error {
 		c.mu.Unlock()
 		return fmt.Errorf("remove the root filesystem of %s: %w", c.ID[:12], err)
 	}
-	os.RemoveAll(e.bundleDir(c.ID))
-	os.RemoveAll(c.dir)
+	// Without its record the directory is nothing (start-up deletes it).
+	os.Remove(filepath.Join(c.dir, configFile))
 	e.mu.Lock()
 	delete(e.byID, c.ID)
 	if e.names[c.Name] == c.ID {
@@ -335,6 +352,16 @@ func (e *Engine) removeLocked(c *Container, auto bool) error {
 	e.containerEvent(c, events.ActionDestroy, nil)
 	c.notify()
 	c.mu.Unlock()
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		if e.opts.Lib != nil {
+			e.opts.Lib.Delete(c.ID)
+		}
+		os.RemoveAll(e.bundleDir(c.ID))
+		finish()
+		os.RemoveAll(c.dir)
+	}()
 	return nil
 }
 

@@ -33,6 +33,28 @@ type CreateOptions struct {
 	PreserveFDs   int
 	// Stdio for the container's process; nil means the runtime's own.
 	Stdin, Stdout, Stderr *os.File
+	// Spawn, when set, starts the init instead of this process, which
+	// then does everything else: the spawner (a container's monitor)
+	// becomes the init's parent, reaps it and gives it its stdio (Stdin,
+	// Stdout, Stderr and PreserveFDs are not used). Containers that need
+	// the berth-nsenter helper (user, mount, PID or time namespaces
+	// joined by path, a new time namespace, unprivileged id maps) get
+	// ErrSpawnUnsupported before anything is made.
+	Spawn func(*SpawnRequest) (pid int, err error)
+}
+
+// ErrSpawnUnsupported: CreateOptions.Spawn cannot start this container.
+var ErrSpawnUnsupported = errors.New("this container's init cannot be started by another process")
+
+// SpawnSupported says whether CreateOptions.Spawn can start the init of
+// a container with spec: not when the berth-nsenter helper must.
+func SpawnSupported(spec *specs.Spec) bool {
+	if spec == nil || spec.Linux == nil {
+		return false
+	}
+	probe := &initSpawn{uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings}
+	probe.planNamespaces(spec)
+	return !probe.needsHelper()
 }
 
 // Container is a created container this process spawned: its init is
@@ -75,10 +97,14 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	if err := Validate(spec); err != nil {
 		return nil, err
 	}
+	if o.Spawn != nil && (!SpawnSupported(spec) || o.PreserveFDs > 0) {
+		return nil, ErrSpawnUnsupported
+	}
 	seccompProg, warnings, err := seccompglue.Compile(spec.Linux.Seccomp)
 	if err != nil {
 		return nil, err
 	}
+	r.trace("validated, seccomp compiled")
 	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "berth-runtime: warning: linux.seccomp: %s\n", w)
 	}
@@ -121,6 +147,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
+	r.trace("state directory and exec fifo made")
 	cfg := &bootstrap.Config{
 		ID: id, Spec: initSpec(spec, false), Rootfs: spec.Root.Path, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1, Seccomp: seccompProg, NewUserNS: userns,
@@ -187,6 +214,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
+	r.trace("sync socket, init program")
 	sp := &initSpawn{exe: exe, cgroupFD: -1, uidMaps: spec.Linux.UIDMappings, gidMaps: spec.Linux.GIDMappings,
 		timeOffsets: spec.Linux.TimeOffsets}
 	sp.files = []*os.File{orStd(o.Stdin, os.Stdin), orStd(o.Stdout, os.Stdout), orStd(o.Stderr, os.Stderr)}
@@ -226,20 +254,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		cfg.IDMapFDs[i] = nextFD(f)
 	}
 	sp.env = []string{bootstrap.EnvSyncFD + "=" + strconv.Itoa(syncFD)}
-	for _, n := range spec.Linux.Namespaces {
-		if n.Path == "" {
-			t, _ := ns.Lookup(n.Type)
-			sp.clone |= t.Clone
-		} else {
-			sp.joins = append(sp.joins, n)
-		}
-	}
-	// A cgroup namespace must be rooted at the container's cgroup, which
-	// the init joins after the clone: the init unshares it itself.
-	if sp.clone&unix.CLONE_NEWCGROUP != 0 {
-		sp.clone &^= unix.CLONE_NEWCGROUP
-		cfg.UnshareCgroupNS = true
-	}
+	cfg.UnshareCgroupNS = sp.planNamespaces(spec)
 	helper := sp.needsHelper()
 	if helper {
 		// The helper joins every namespace given by path; the init joins
@@ -281,9 +296,13 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	}
 	var pid int
 	placed := true
-	if helper {
+	r.trace("cgroup made and opened")
+	switch {
+	case helper:
 		pid, placed, err = sp.startHelper()
-	} else {
+	case o.Spawn != nil:
+		pid, err = sp.startRemote(o.Spawn)
+	default:
 		pid, err = sp.startDirect()
 	}
 	if err != nil {
@@ -292,8 +311,9 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	childSock.Close()
 	cleanups = append(cleanups, func() {
 		unix.Kill(pid, unix.SIGKILL)
-		waitPid(pid)
+		reapRemote(pid)
 	})
+	r.trace("init started")
 	// Otherwise the runtime moves the init into its cgroup while the init
 	// starts and builds its root filesystem (a move waits for an RCU grace
 	// period; the init needs its cgroup only later: CgroupPending).
@@ -352,6 +372,7 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	if err := r.converse(conn, st); err != nil {
 		return nil, err
 	}
+	r.trace("init ready")
 	if err := r.saveState(st); err != nil {
 		return nil, err
 	}
@@ -363,15 +384,17 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	return &Container{State: st}, nil
 }
 
-// initSpec is the part of spec the init stage reads. Every field costs
-// the init reflection and decoding at each start: the seccomp profile
-// (hundreds of syscall names) travels compiled instead, and an exec'd
-// process needs only its process and personality.
+// initSpec is the part of spec the init stage reads; what it decodes
+// costs it at each start. The seccomp profile (hundreds of syscall
+// names) travels compiled instead, the cgroup's resources and the
+// annotations are the runtime's business, and an exec'd process needs
+// only its process and personality.
 func initSpec(spec *specs.Spec, exec bool) *specs.Spec {
 	out := *spec
+	out.Annotations = nil
 	if spec.Linux != nil {
 		l := *spec.Linux
-		l.Seccomp = nil
+		l.Seccomp, l.Resources = nil, nil
 		out.Linux = &l
 	}
 	if exec {
@@ -381,6 +404,26 @@ func initSpec(spec *specs.Spec, exec bool) *specs.Spec {
 		}
 	}
 	return &out
+}
+
+// planNamespaces sets the namespaces to create and to join from the
+// spec, and says whether the init must unshare its cgroup namespace
+// itself: one must be rooted at the container's cgroup, which the init
+// joins after the clone.
+func (sp *initSpawn) planNamespaces(spec *specs.Spec) (unshareCgroup bool) {
+	for _, n := range spec.Linux.Namespaces {
+		if n.Path == "" {
+			t, _ := ns.Lookup(n.Type)
+			sp.clone |= t.Clone
+		} else {
+			sp.joins = append(sp.joins, n)
+		}
+	}
+	if sp.clone&unix.CLONE_NEWCGROUP != 0 {
+		sp.clone &^= unix.CLONE_NEWCGROUP
+		return true
+	}
+	return false
 }
 
 // converse serves the init stage until it reports the container created.
@@ -477,14 +520,6 @@ func socketPair() (*os.File, *os.File, error) {
 		return nil, nil, fmt.Errorf("socketpair: %w", err)
 	}
 	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
-}
-
-func sysMappings(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
-	out := make([]syscall.SysProcIDMap, len(m))
-	for i, x := range m {
-		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
-	}
-	return out
 }
 
 // hostRoot is the host uid/gid of the container's root user.

@@ -79,6 +79,17 @@ func (r *Runtime) Exec(id string, o ExecOptions) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.exec(st, o)
+}
+
+// ExecCreated is Exec into a container this process created, from the
+// state it holds rather than state.json.
+func (r *Runtime) ExecCreated(c *Container, o ExecOptions) (*Process, error) {
+	return r.exec(c.State, o)
+}
+
+func (r *Runtime) exec(st *State, o ExecOptions) (*Process, error) {
+	id := st.ID
 	status := r.status(st)
 	if status != specs.StateRunning && !(status == StatePaused && o.IgnorePaused) {
 		return nil, &ErrState{id, "exec in", status}

@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/internal/initbin"
 	"github.com/berth-dev/berth/internal/nsjoin"
+	"github.com/berth-dev/berth/internal/spawnreq"
 	"github.com/berth-dev/berth/ns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -79,30 +81,73 @@ func fdList(files []*os.File) []uintptr {
 	return out
 }
 
+// request describes the direct path's clone for package spawnreq.
+func (s *initSpawn) request() *spawnreq.Request {
+	conv := func(m []specs.LinuxIDMapping) []spawnreq.IDMap {
+		out := make([]spawnreq.IDMap, len(m))
+		for i, x := range m {
+			out[i] = spawnreq.IDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
+		}
+		return out
+	}
+	return &spawnreq.Request{Path: s.exe, Args: initbin.Args, Env: s.env, Cloneflags: s.clone,
+		UIDMaps: conv(s.uidMaps), GIDMaps: conv(s.gidMaps), Setgroups: os.Geteuid() == 0, IntoCgroup: s.cgroupFD >= 0}
+}
+
 // startDirect clones the init straight into its new namespaces.
 func (s *initSpawn) startDirect() (int, error) {
-	sys := &syscall.SysProcAttr{Cloneflags: s.clone}
-	if s.clone&unix.CLONE_NEWUSER != 0 {
-		sys.UidMappings = sysMappings(s.uidMaps)
-		sys.GidMappings = sysMappings(s.gidMaps)
-		sys.GidMappingsEnableSetgroups = os.Geteuid() == 0
-		// The clone leaves the child with the caller's (unmapped) IDs; it
-		// must become the namespace's root before execve, or the exec
-		// drops every capability it has in the new namespace.
-		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: os.Geteuid() != 0}
-	}
+	fds := fdList(s.files)
+	return s.request().Start([3]uintptr{fds[0], fds[1], fds[2]}, fds[3:], s.cgroupFD)
+}
+
+// startRemote has spawn (another process, which becomes the init's
+// parent) clone the init, with the descriptors from 3 up and the cgroup;
+// the init's stdio is the spawner's.
+func (s *initSpawn) startRemote(spawn func(*SpawnRequest) (int, error)) (int, error) {
+	req := &SpawnRequest{Request: *s.request(), Files: s.files[3:]}
 	if s.cgroupFD >= 0 {
-		sys.UseCgroupFD = true
-		sys.CgroupFD = s.cgroupFD
+		fd, err := unix.FcntlInt(uintptr(s.cgroupFD), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return 0, err
+		}
+		req.Cgroup = os.NewFile(uintptr(fd), "cgroup")
+		defer req.Cgroup.Close()
 	}
-	// syscall.ForkExec, not os/exec: os.StartProcess probes pidfd support
-	// with an extra vfork'd process on first use, and the init needs
-	// nothing else it offers.
-	pid, err := syscall.ForkExec(s.exe, initbin.Args, &syscall.ProcAttr{Env: s.env, Files: fdList(s.files), Sys: sys})
+	pid, err := spawn(req)
 	if err != nil {
 		return 0, fmt.Errorf("start container init: %w", err)
 	}
 	return pid, nil
+}
+
+// SpawnRequest is a container init for CreateOptions.Spawn to start:
+// Request says how, Files are its descriptors from 3 up, Cgroup the
+// cgroup2 directory to clone it into (when Request.IntoCgroup). The
+// spawner gives it its stdio and becomes its parent.
+type SpawnRequest struct {
+	spawnreq.Request
+	Files  []*os.File
+	Cgroup *os.File
+}
+
+// reapRemote waits until pid, a child of another process, has exited
+// (its parent reaps it): a pidfd becomes readable then.
+func reapRemote(pid int) {
+	if _, err := waitPid(pid); err == nil {
+		return
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // gone already
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, err := unix.Poll(fds, 1000); n > 0 || (err != nil && err != unix.EINTR) {
+			return
+		}
+	}
 }
 
 // startHelper runs berth-nsenter, which starts the init (see initSpawn).

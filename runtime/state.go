@@ -33,6 +33,15 @@ type Runtime struct {
 	// Warn receives problems that do not fail an operation (a failing
 	// poststart or poststop hook); nil prints them on stderr.
 	Warn func(error)
+	// Trace, when set, is told of each step of a create as it ends (the
+	// daemon's --debug shows them with timings).
+	Trace func(step string)
+}
+
+func (r *Runtime) trace(step string) {
+	if r.Trace != nil {
+		r.Trace(step)
+	}
 }
 
 // New returns a runtime keeping state under root ("" → DefaultRoot).

@@ -164,7 +164,7 @@ func idmappedOverlaySupported() bool {
 		}
 		defer unix.Close(fd)
 		target := filepath.Join(dir, "m")
-		if err := mountIdmappedLowers(target, []string{filepath.Join(dir, "l")}, filepath.Join(dir, "u"), filepath.Join(dir, "w"), fd); err != nil {
+		if err := mountIdmappedLowers(target, []string{filepath.Join(dir, "l")}, filepath.Join(dir, "u"), filepath.Join(dir, "w"), fd, false); err != nil {
 			return
 		}
 		var st unix.Stat_t

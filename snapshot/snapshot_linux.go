@@ -240,8 +240,9 @@ func (s *Snapshotter) containerDir(id string) (string, error) {
 }
 
 type containerMeta struct {
-	Chain []digest.Digest `json:"chain"`
-	IDMap *IDMap          `json:"idmap,omitempty"`
+	Chain    []digest.Digest `json:"chain"`
+	IDMap    *IDMap          `json:"idmap,omitempty"`
+	Volatile bool            `json:"volatile,omitempty"`
 }
 
 func (s *Snapshotter) containersUsing(chainID digest.Digest) ([]string, error) {

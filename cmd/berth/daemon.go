@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -158,7 +159,16 @@ func serveDaemon(cfg *config.Config) error {
 	if filepath.Base(rt) == "berth-runtime" && filepath.Dir(rt) == filepath.Dir(self) {
 		// The runtime is this binary: call it in-process where no new
 		// runtime process is needed (start, kill, pause, resume, exec).
-		lib = runtimeLib{berthruntime.New(filepath.Join(cfg.ExecRoot, "runtime"))}
+		rt := berthruntime.New(filepath.Join(cfg.ExecRoot, "runtime"))
+		if cfg.Debug {
+			last := time.Now()
+			rt.Trace = func(step string) {
+				now := time.Now()
+				fmt.Fprintf(os.Stderr, "berth daemon: %s runtime: %s after %s\n", now.Format("15:04:05.000000"), step, now.Sub(last).Round(10*time.Microsecond))
+				last = now
+			}
+		}
+		lib = newRuntimeLib(rt)
 	}
 	eng, err := engine.New(engine.Options{Lib: lib,
 		Config: cfg, MonitorArgv: monitorArgv(self), Runtime: rt,
@@ -198,14 +208,46 @@ func serveDaemon(cfg *config.Config) error {
 	return nil
 }
 
-// runtimeLib adapts the runtime package to engine.RuntimeLib.
-type runtimeLib struct{ *berthruntime.Runtime }
+// runtimeLib adapts the runtime package to engine.RuntimeLib. It keeps
+// the containers it created, so start, exec and delete use the state in
+// memory instead of decoding state.json (the whole spec) each time; a
+// container of an earlier daemon is found by ID.
+type runtimeLib struct {
+	*berthruntime.Runtime
+	mu      *sync.Mutex
+	created map[string]*berthruntime.Container
+}
+
+func newRuntimeLib(rt *berthruntime.Runtime) runtimeLib {
+	return runtimeLib{Runtime: rt, mu: &sync.Mutex{}, created: map[string]*berthruntime.Container{}}
+}
+
+func (l runtimeLib) held(id string) *berthruntime.Container {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.created[id]
+}
+
+// Start releases the init.
+func (l runtimeLib) Start(id string) error {
+	if c := l.held(id); c != nil {
+		return l.Runtime.StartCreated(c)
+	}
+	return l.Runtime.Start(id)
+}
 
 // Exec runs p with berth-nsenter as its waiting parent, so the daemon
 // never becomes a child subreaper.
 func (l runtimeLib) Exec(id string, p *specs.Process, stdin, stdout, stderr *os.File, consoleSocket string) (int, func() (int, error), error) {
-	proc, err := l.Runtime.Exec(id, berthruntime.ExecOptions{Process: p, ConsoleSocket: consoleSocket,
-		Stdin: stdin, Stdout: stdout, Stderr: stderr, HelperWaits: true})
+	o := berthruntime.ExecOptions{Process: p, ConsoleSocket: consoleSocket,
+		Stdin: stdin, Stdout: stdout, Stderr: stderr, HelperWaits: true}
+	var proc *berthruntime.Process
+	var err error
+	if c := l.held(id); c != nil {
+		proc, err = l.Runtime.ExecCreated(c, o)
+	} else {
+		proc, err = l.Runtime.Exec(id, o)
+	}
 	if err != nil {
 		var ie *berthruntime.InitError
 		if errors.As(err, &ie) {
@@ -225,4 +267,40 @@ func (e initExecError) ExitCode() int {
 		return 126
 	}
 	return e.InitError.ExitCode
+}
+
+// CanSpawn: the monitor can start the init unless the berth-nsenter
+// helper must (namespaces joined by path that a Go process cannot enter).
+func (l runtimeLib) CanSpawn(spec *specs.Spec) bool { return berthruntime.SpawnSupported(spec) }
+
+// Create creates the container in the daemon; spawn starts its init in
+// the monitor.
+func (l runtimeLib) Create(id, bundle string, spec *specs.Spec, consoleSocket string, spawn engine.SpawnFunc) (int, error) {
+	c, err := l.Runtime.Create(id, berthruntime.CreateOptions{Bundle: bundle, Spec: spec, ConsoleSocket: consoleSocket,
+		Spawn: func(r *berthruntime.SpawnRequest) (int, error) { return spawn(&r.Request, r.Files, r.Cgroup) }})
+	if err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	l.created[id] = c
+	l.mu.Unlock()
+	return c.Pid(), nil
+}
+
+// Delete force-deletes; a container already gone is not an error.
+func (l runtimeLib) Delete(id string) error {
+	l.mu.Lock()
+	c := l.created[id]
+	delete(l.created, id)
+	l.mu.Unlock()
+	var err error
+	if c != nil {
+		err = l.Runtime.DeleteCreated(c)
+	} else {
+		err = l.Runtime.Delete(id, true)
+	}
+	if err != nil && !errors.Is(err, berthruntime.ErrNotExist) {
+		return err
+	}
+	return nil
 }

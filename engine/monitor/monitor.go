@@ -14,6 +14,7 @@ package monitor
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/spawnreq"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,6 +43,14 @@ type Config struct {
 	Tty         bool
 	OpenStdin   bool
 	StdinOnce   bool
+	// SpawnOnRequest: the monitor does not run `runtime create`; the
+	// daemon creates the container with the runtime in-process and sends
+	// the init to start over the socket ("spawn"), so that the monitor
+	// is its parent. The monitor reports "ready 0" once it listens.
+	SpawnOnRequest bool `json:",omitempty"`
+	// DaemonDeletes: the daemon deletes the runtime's state when told
+	// of the exit; the monitor does it only when no daemon was waiting.
+	DaemonDeletes bool `json:",omitempty"`
 }
 
 // Exit is the content of the exit file.
@@ -62,19 +72,25 @@ type monitor struct {
 	cfg Config
 	ln  *net.UnixListener
 
-	mu       sync.Mutex
-	clients  map[*client]bool
-	waiters  []net.Conn
-	exited   bool
-	exit     Exit
-	stdin    io.WriteCloser // container stdin (pipe) or pty master
-	pty      *os.File
-	started  bool
-	initPid  int
-	logMu    sync.Mutex
-	logFile  *os.File
-	outputWG sync.WaitGroup
-	tsBuf    []byte
+	mu      sync.Mutex
+	clients map[*client]bool
+	waiters []net.Conn
+	exited  bool
+	exit    Exit
+	stdin   io.WriteCloser // container stdin (pipe) or pty master
+	pty     *os.File
+	started bool
+	initPid int
+	// With SpawnOnRequest: the init's stdio ends until it is spawned,
+	// the pid (0: aborted) once it is, and the terminal's arrival.
+	childStdio [3]*os.File
+	spawned    chan int
+	spawnOnce  sync.Once
+	ptyReady   chan struct{}
+	logMu      sync.Mutex
+	logFile    *os.File
+	outputWG   sync.WaitGroup
+	tsBuf      []byte
 }
 
 type client struct {
@@ -87,35 +103,79 @@ type client struct {
 // it a container's --init, see InitMain). File descriptor 3, when
 // open, is the sync pipe: the monitor writes "ready PID\n" once the
 // container is created, or "error MESSAGE\n", then closes it.
+//
+// Started as "pooled DIR" it is a monitor waiting for its container (the
+// daemon keeps one ready, so a container's start does not wait for a
+// process to start): fd 3 is then a socket on which it says "idle", reads
+// its Config as one JSON line, and answers as above; the daemon closing
+// the socket first ends it. DIR only names the daemon's exec root in the
+// process list.
 func Main(args []string) int {
 	if len(args) > 0 && args[0] == "init" {
 		return InitMain(args[1:])
+	}
+	if len(args) == 2 && args[0] == "pooled" {
+		return pooled()
 	}
 	if len(args) != 1 {
 		fmt.Fprintln(os.Stderr, "usage: berth monitor CONFIG.json")
 		return 2
 	}
 	sync := os.NewFile(3, "sync")
-	fail := func(err error) int {
-		if sync != nil {
-			fmt.Fprintf(sync, "error %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-			sync.Close()
-		}
-		return 1
-	}
 	data, err := os.ReadFile(args[0])
 	if err != nil {
-		return fail(err)
+		return fail(sync, err)
 	}
-	m := &monitor{clients: map[*client]bool{}}
-	if err := json.Unmarshal(data, &m.cfg); err != nil {
-		return fail(fmt.Errorf("monitor config %s: %w", args[0], err))
+	var cfg Config
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return fail(sync, fmt.Errorf("monitor config %s: %w", args[0], err))
 	}
+	return run(cfg, sync)
+}
+
+// fail reports err on the sync pipe.
+func fail(sync *os.File, err error) int {
+	if sync != nil {
+		fmt.Fprintf(sync, "error %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		sync.Close()
+	}
+	return 1
+}
+
+// pooled waits on fd 3 for the container to monitor.
+func pooled() int {
+	conn := os.NewFile(3, "pool")
+	if conn == nil {
+		return 2
+	}
+	if _, err := conn.Write([]byte("idle\n")); err != nil {
+		return 1
+	}
+	line, err := bufio.NewReaderSize(conn, 4096).ReadString('\n')
+	if err != nil {
+		return 0 // the daemon has gone, or no longer needs this monitor
+	}
+	var cfg Config
+	if err := json.Unmarshal([]byte(line), &cfg); err != nil {
+		return fail(conn, fmt.Errorf("monitor config: %w", err))
+	}
+	return run(cfg, conn)
+}
+
+func run(cfg Config, sync *os.File) int {
+	m := &monitor{clients: map[*client]bool{}, cfg: cfg}
+	fail := func(err error) int { return fail(sync, err) }
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fail(fmt.Errorf("set child subreaper: %w", err))
 	}
-	if err := m.create(); err != nil {
-		m.cleanupRuntime()
+	create := m.create
+	if m.cfg.SpawnOnRequest {
+		create = m.prepare
+	}
+	if err := create(); err != nil {
+		if !m.cfg.SpawnOnRequest {
+			m.cleanupRuntime()
+		}
 		return fail(err)
 	}
 	if sync != nil {
@@ -123,8 +183,152 @@ func Main(args []string) int {
 		sync.Close()
 	}
 	go m.serve()
+	if m.cfg.SpawnOnRequest {
+		if m.initPid = <-m.spawned; m.initPid == 0 {
+			// The daemon gave up before the init was started.
+			m.ln.Close()
+			os.Remove(m.cfg.Socket)
+			os.Remove(m.cfg.Socket + ".console")
+			return 1
+		}
+	}
 	m.reap()
 	return 0
+}
+
+// prepare is create for SpawnOnRequest: the socket, the log and the
+// init's stdio, which it gets when the daemon sends it to start.
+func (m *monitor) prepare() error {
+	c := m.cfg
+	m.spawned = make(chan int, 1)
+	os.Remove(c.Socket)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.Socket, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Socket, err)
+	}
+	ln.SetUnlinkOnClose(false)
+	m.ln = ln
+	if c.LogPath != "" {
+		if m.logFile, err = os.OpenFile(c.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err != nil {
+			return fmt.Errorf("open log: %w", err)
+		}
+	}
+	devNull := func() (*os.File, error) { return os.OpenFile(os.DevNull, os.O_RDWR, 0) }
+	if c.Tty {
+		// The init sends the terminal's master over the console socket
+		// while it is created; its stdio are then the terminal.
+		sock := c.Socket + ".console"
+		os.Remove(sock)
+		consoleLn, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+		if err != nil {
+			return fmt.Errorf("console socket: %w", err)
+		}
+		m.ptyReady = make(chan struct{})
+		go func() {
+			defer close(m.ptyReady)
+			defer os.Remove(sock)
+			defer consoleLn.Close()
+			consoleLn.SetDeadline(time.Now().Add(60 * time.Second))
+			pty, err := ReceivePty(consoleLn)
+			if err != nil {
+				return
+			}
+			m.mu.Lock()
+			m.pty, m.stdin = pty, pty
+			m.mu.Unlock()
+			m.outputWG.Add(1)
+			go m.pump(pty, Stdout)
+		}()
+		for i := range m.childStdio {
+			if m.childStdio[i], err = devNull(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	m.childStdio[1], m.childStdio[2] = outW, errW
+	if c.OpenStdin {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		m.childStdio[0], m.stdin = inR, inW
+	} else if m.childStdio[0], err = devNull(); err != nil {
+		return err
+	}
+	m.outputWG.Add(2)
+	go m.pump(outR, Stdout)
+	go m.pump(errR, Stderr)
+	return nil
+}
+
+// spawn starts the init the daemon describes (a spawnreq.Request in
+// JSON, its descriptors received with it) with the container's stdio, as
+// this monitor's child, once.
+func (m *monitor) spawn(reqJSON []byte, fds []int) (int, error) {
+	defer closeAll(fds)
+	if !m.cfg.SpawnOnRequest {
+		return 0, errors.New("this monitor creates its container itself")
+	}
+	var req spawnreq.Request
+	if err := json.Unmarshal(reqJSON, &req); err != nil {
+		return 0, fmt.Errorf("spawn request: %w", err)
+	}
+	files := make([]uintptr, len(fds))
+	for i, fd := range fds {
+		files[i] = uintptr(fd)
+	}
+	cgroupFD := -1
+	if req.IntoCgroup {
+		if len(files) == 0 {
+			return 0, errors.New("spawn request: no cgroup descriptor")
+		}
+		cgroupFD = int(files[len(files)-1])
+		files = files[:len(files)-1]
+	}
+	pid, err := 0, errors.New("the container's init was started already")
+	m.spawnOnce.Do(func() {
+		var stdio [3]uintptr
+		for i, f := range m.childStdio {
+			stdio[i] = f.Fd()
+		}
+		pid, err = req.Start(stdio, files, cgroupFD)
+		for _, f := range m.childStdio {
+			f.Close()
+		}
+		if err != nil {
+			pid = 0
+		}
+		m.spawned <- pid
+	})
+	return pid, err
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// abort ends a SpawnOnRequest monitor whose init was never started.
+func (m *monitor) abort() bool {
+	done := false
+	m.spawnOnce.Do(func() {
+		for _, f := range m.childStdio {
+			f.Close()
+		}
+		m.spawned <- 0
+		done = true
+	})
+	return done
 }
 
 // create listens on the socket, sets up stdio and runs `runtime create`.
@@ -413,19 +617,81 @@ func (m *monitor) serve() {
 	}
 }
 
+// readRequest reads a request's first line and the descriptors sent with
+// it; what follows the line is left in the returned reader.
+func readRequest(conn *net.UnixConn) (string, []int, *bufio.Reader, error) {
+	buf := make([]byte, 8<<10)
+	oob := make([]byte, unix.CmsgSpace(4*64))
+	var fds []int
+	n := 0
+	for {
+		k, oobn, _, _, err := conn.ReadMsgUnix(buf[n:], oob)
+		if oobn > 0 {
+			if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
+				for _, msg := range msgs {
+					if got, perr := unix.ParseUnixRights(&msg); perr == nil {
+						fds = append(fds, got...)
+					}
+				}
+			}
+		}
+		n += k
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			rest := append([]byte(nil), buf[i+1:n]...)
+			return string(buf[:i]), fds, bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), conn), 256), nil
+		}
+		if err == nil && k == 0 {
+			err = io.EOF
+		}
+		if err == nil && n == len(buf) {
+			err = errors.New("request too long")
+		}
+		if err != nil {
+			closeAll(fds)
+			return "", nil, nil, err
+		}
+	}
+}
+
 func (m *monitor) handle(conn net.Conn) {
-	br := bufio.NewReaderSize(conn, 256)
-	line, err := br.ReadString('\n')
+	line, fds, br, err := readRequest(conn.(*net.UnixConn))
 	if err != nil {
 		conn.Close()
 		return
 	}
+	verb, arg, _ := strings.Cut(line, " ")
+	if verb == "spawn" {
+		pid, err := m.spawn([]byte(arg), fds)
+		if err != nil {
+			fmt.Fprintf(conn, "error %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		} else {
+			fmt.Fprintf(conn, "ok %d\n", pid)
+		}
+		conn.Close()
+		return
+	}
+	closeAll(fds)
 	f := strings.Fields(line)
 	if len(f) == 0 {
 		conn.Close()
 		return
 	}
+	if m.ptyReady != nil && (f[0] == "attach" || f[0] == "resize") {
+		// The terminal arrives while the daemon creates the container;
+		// attach and resize need it.
+		select {
+		case <-m.ptyReady:
+		case <-time.After(10 * time.Second):
+		}
+	}
 	switch f[0] {
+	case "abort":
+		if m.abort() {
+			conn.Write([]byte("ok\n"))
+		} else {
+			conn.Write([]byte("error the container's init was started already\n"))
+		}
+		conn.Close()
 	case "start":
 		err := m.start()
 		if err != nil {
@@ -446,10 +712,13 @@ func (m *monitor) handle(conn net.Conn) {
 		m.waiters = append(m.waiters, conn)
 		m.mu.Unlock()
 	case "resize":
-		if len(f) == 3 && m.pty != nil {
+		m.mu.Lock()
+		pty := m.pty
+		m.mu.Unlock()
+		if len(f) == 3 && pty != nil {
 			h, _ := strconv.Atoi(f[1])
 			w, _ := strconv.Atoi(f[2])
-			unix.IoctlSetWinsize(int(m.pty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(h), Col: uint16(w)})
+			unix.IoctlSetWinsize(int(pty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(h), Col: uint16(w)})
 		}
 		conn.Write([]byte("ok\n"))
 		conn.Close()
@@ -572,8 +841,11 @@ func (m *monitor) reap() {
 	m.ln.Close()
 	os.Remove(m.cfg.Socket)
 	// The runtime's state goes last: the daemon, told of the exit above,
-	// releases the container meanwhile (docker run --rm waits for that).
-	m.cleanupRuntime()
+	// releases the container meanwhile (docker run --rm waits for that),
+	// and deletes it itself when it says so and was there to hear.
+	if !m.cfg.DaemonDeletes || len(waiters) == 0 {
+		m.cleanupRuntime()
+	}
 }
 
 // oomKilled is a best effort: the runtime's events are not followed.
