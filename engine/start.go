@@ -117,26 +117,59 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 		Tty: snap.Config.Tty, OpenStdin: snap.Config.OpenStdin, StdinOnce: snap.Config.StdinOnce,
 		SpawnOnRequest: inProcess, DaemonDeletes: inProcess,
 	}
-	proc, pid, err := e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg)
 	// The next start's monitor starts once this one's work is done.
 	defer e.refillMonitors()
-	if err != nil {
-		return fail(fmt.Errorf("failed to create task for container: %w", err))
-	}
-	go proc.Wait() // the daemon is the monitor's parent until it restarts
-	if inProcess {
-		e.trace(t0, "start %s: monitor ready", c.ID[:12])
+	var proc *os.Process
+	var pid int
+	if !inProcess {
+		if proc, pid, err = e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg); err != nil {
+			return fail(fmt.Errorf("failed to create task for container: %w", err))
+		}
+		go proc.Wait() // the daemon is the monitor's parent until it restarts
+	} else {
+		// The monitor takes its configuration while the runtime prepares
+		// the container; the runtime needs it only to fork the init (and,
+		// with a terminal, for the console socket it dials first).
+		type spawned struct {
+			proc *os.Process
+			err  error
+		}
+		ready := make(chan spawned, 1)
+		go func() {
+			p, _, err := e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg)
+			ready <- spawned{p, err}
+		}()
+		var monitorErr error
+		waited := false
+		waitMonitor := func() error {
+			if !waited {
+				waited = true
+				r := <-ready
+				proc, monitorErr = r.proc, r.err
+				if monitorErr == nil {
+					go proc.Wait() // the daemon is the monitor's parent until it restarts
+					e.trace(t0, "start %s: monitor ready", c.ID[:12])
+				}
+			}
+			return monitorErr
+		}
 		console := ""
 		if mcfg.Tty {
 			console = mcfg.Socket + ".console"
+			if err := waitMonitor(); err != nil {
+				return fail(fmt.Errorf("failed to create task for container: %w", err))
+			}
 		}
-		spawned := false
+		initStarted := false
 		pid, err = e.opts.Lib.Create(c.ID, bundle, spec, console, func(req *spawnreq.Request, files []*os.File, cg *os.File) (int, error) {
-			spawned = true
+			if err := waitMonitor(); err != nil {
+				return 0, err
+			}
+			initStarted = true
 			return monitor.SpawnInit(mcfg.Socket, req, files, cg)
 		})
 		if err != nil {
-			if !spawned {
+			if waitMonitor() == nil && !initStarted {
 				monitor.Abort(mcfg.Socket)
 			}
 			// Otherwise the runtime killed the init: the monitor reaps it
