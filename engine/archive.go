@@ -23,8 +23,17 @@ const resolveInRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 // while the container runs; a stopped one is mounted for the call), under
 // the container's operation lock so a start cannot race the unmount.
 func (e *Engine) withRootfs(c *Container, f func(rootfs string) error) error {
+	return e.withRootfsFor(c, false, f)
+}
+
+// withRootfsFor is withRootfs; write says f changes the files (a start
+// made ahead, which read the image's users, is undone).
+func (e *Engine) withRootfsFor(c *Container, write bool, f func(rootfs string) error) error {
 	c.op.Lock()
 	defer c.op.Unlock()
+	if write {
+		e.unprepare(c)
+	}
 	c.mu.Lock()
 	s := c.snapshot()
 	removed := c.removed
@@ -338,7 +347,7 @@ func (e *Engine) ArchivePut(ref, p string, body io.Reader, noOverwriteDirNonDir,
 	if ro {
 		return errdefs.Forbiddenf("container rootfs is marked read-only")
 	}
-	return e.withRootfs(c, func(rootfs string) error {
+	return e.withRootfsFor(c, true, func(rootfs string) error {
 		root, rel := hostRoot(c, rootfs, p)
 		st, err := statIn(root, rel, p)
 		if err != nil {

@@ -61,6 +61,8 @@ type Container struct {
 	pending []*pendingAttach
 	execs   map[string]*execProc
 	dir     string // data-root/containers/ID
+	// prepared is a start made ahead (ahead.go); guarded by op.
+	prepared *preparedStart
 }
 
 func (c *Container) init(dir string) {

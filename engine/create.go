@@ -125,6 +125,7 @@ func (e *Engine) Create(req CreateRequest) (container.CreateResponse, error) {
 	e.byID[c.ID] = c
 	e.mu.Unlock()
 	e.containerEvent(c, events.ActionCreate, nil)
+	e.startAhead(c)
 	resp.ID = c.ID
 	return resp, nil
 }

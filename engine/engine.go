@@ -132,6 +132,9 @@ type Engine struct {
 	wg     sync.WaitGroup
 	bg     sync.WaitGroup // cleanups after removals
 	pool   monitorPool
+	ahead  sync.WaitGroup // starts being prepared ahead
+	// closing: the daemon stops; no start is prepared ahead any more.
+	closing bool
 }
 
 // New opens (creating) the data and exec roots, takes the data root's
@@ -183,6 +186,7 @@ func New(o Options) (*Engine, error) {
 // Close releases the data root. Running containers keep running: their
 // monitors hold them, and the next daemon finds them again.
 func (e *Engine) Close() {
+	e.unprepareAll()
 	e.closeMonitors()
 	e.Settle()
 	if e.lockFile != nil {

@@ -81,26 +81,90 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 		return err
 	}
 	t0 := time.Now()
+	p := e.takePrepared(c)
+	if p != nil {
+		e.trace(t0, "start %s: prepared ahead", c.ID[:12])
+	} else {
+		var err error
+		if p, err = e.prepare(c, snap, t0); err != nil {
+			return fail(err)
+		}
+	}
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, pa := range pending {
+		e.connectAttach(c, pa)
+	}
+	startErr := error(nil)
+	if e.opts.Lib != nil {
+		startErr = e.opts.Lib.Start(c.ID)
+	} else {
+		startErr = monitor.Start(p.socket)
+	}
+	if err := startErr; err != nil {
+		exec := fmt.Errorf("failed to start container: %w", err)
+		// The monitor reaps the killed init and exits; its wait answer
+		// arrives on waitCh and is dropped with this failed start.
+		e.runtime("kill", c.ID, "KILL")
+		<-p.waitCh
+		return fail(exec)
+	}
+	e.trace(t0, "start %s: started", c.ID[:12])
+	c.mu.Lock()
+	c.State = State{Status: "running", Pid: p.pid, MonitorPid: p.proc.Pid, StartedAt: time.Now().UTC(), Exits: c.State.Exits}
+	if restart {
+		c.RestartCount++
+	}
+	c.save()
+	c.notify()
+	e.containerEvent(c, events.ActionStart, nil)
+	c.mu.Unlock()
+	e.wg.Add(1)
+	go e.watch(c, p.waitCh)
+	return nil
+}
+
+// preparedStart is a start done up to the release of the container's
+// process: its monitor runs, the runtime has created it (the init waits
+// on the exec fifo) and the daemon is connected as a waiter.
+type preparedStart struct {
+	proc   *os.Process
+	pid    int
+	socket string
+	waitCh <-chan monitor.WaitResult
+	timer  *time.Timer // a start made ahead is undone when it fires
+}
+
+// prepare does a start up to the release: the root filesystem, the spec
+// and bundle, the monitor, the runtime's create. On failure it has undone
+// what it did, but for the root filesystem's mount.
+func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (*preparedStart, error) {
 	rootfs, err := e.opts.RootFS.Prepare(c.ID, snap.ImageChain, snap.UIDMaps, snap.GIDMaps, snap.HostConfig.AutoRemove)
 	if err != nil {
-		return fail(fmt.Errorf("prepare the root filesystem: %w", err))
+		return nil, fmt.Errorf("prepare the root filesystem: %w", err)
 	}
 	e.trace(t0, "start %s: rootfs", c.ID[:12])
 	spec, err := e.buildSpec(snap, rootfs)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	bundle := e.bundleDir(c.ID)
 	os.RemoveAll(bundle)
+	undo := func(err error) (*preparedStart, error) {
+		os.RemoveAll(bundle)
+		return nil, err
+	}
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
-		return fail(err)
+		return undo(err)
 	}
 	data, err := json.Marshal(spec)
 	if err != nil {
-		return fail(err)
+		return undo(err)
 	}
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
-		return fail(err)
+		return undo(err)
 	}
 	logPath := snap.LogPath
 	if snap.HostConfig.LogConfig.Type == "none" {
@@ -119,13 +183,12 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 	}
 	// The next start's monitor starts once this one's work is done.
 	defer e.refillMonitors()
-	var proc *os.Process
-	var pid int
+	p := &preparedStart{socket: mcfg.Socket}
 	if !inProcess {
-		if proc, pid, err = e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg); err != nil {
-			return fail(fmt.Errorf("failed to create task for container: %w", err))
+		if p.proc, p.pid, err = e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg); err != nil {
+			return undo(fmt.Errorf("failed to create task for container: %w", err))
 		}
-		go proc.Wait() // the daemon is the monitor's parent until it restarts
+		go p.proc.Wait() // the daemon is the monitor's parent until it restarts
 	} else {
 		// The monitor takes its configuration while the runtime prepares
 		// the container; the runtime needs it only to fork the init (and,
@@ -136,8 +199,8 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 		}
 		ready := make(chan spawned, 1)
 		go func() {
-			p, _, err := e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg)
-			ready <- spawned{p, err}
+			proc, _, err := e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg)
+			ready <- spawned{proc, err}
 		}()
 		var monitorErr error
 		waited := false
@@ -145,9 +208,9 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 			if !waited {
 				waited = true
 				r := <-ready
-				proc, monitorErr = r.proc, r.err
+				p.proc, monitorErr = r.proc, r.err
 				if monitorErr == nil {
-					go proc.Wait() // the daemon is the monitor's parent until it restarts
+					go p.proc.Wait() // the daemon is the monitor's parent until it restarts
 					e.trace(t0, "start %s: monitor ready", c.ID[:12])
 				}
 			}
@@ -157,11 +220,11 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 		if mcfg.Tty {
 			console = mcfg.Socket + ".console"
 			if err := waitMonitor(); err != nil {
-				return fail(fmt.Errorf("failed to create task for container: %w", err))
+				return undo(fmt.Errorf("failed to create task for container: %w", err))
 			}
 		}
 		initStarted := false
-		pid, err = e.opts.Lib.Create(c.ID, bundle, spec, console, func(req *spawnreq.Request, files []*os.File, cg *os.File) (int, error) {
+		p.pid, err = e.opts.Lib.Create(c.ID, bundle, spec, console, func(req *spawnreq.Request, files []*os.File, cg *os.File) (int, error) {
 			if err := waitMonitor(); err != nil {
 				return 0, err
 			}
@@ -174,48 +237,25 @@ func (e *Engine) startLocked(c *Container, restart bool) error {
 			}
 			// Otherwise the runtime killed the init: the monitor reaps it
 			// and exits.
-			return fail(fmt.Errorf("failed to create task for container: %w", err))
+			return undo(fmt.Errorf("failed to create task for container: %w", err))
 		}
 	}
 	e.trace(t0, "start %s: container created", c.ID[:12])
-	waitCh, err := monitor.Wait(mcfg.Socket)
-	if err != nil {
-		return fail(err)
+	if p.waitCh, err = monitor.Wait(mcfg.Socket); err != nil {
+		e.undoCreate(c.ID)
+		return undo(err)
 	}
-	c.mu.Lock()
-	pending := c.pending
-	c.pending = nil
-	c.mu.Unlock()
-	for _, p := range pending {
-		e.connectAttach(c, p)
-	}
-	startErr := error(nil)
+	return p, nil
+}
+
+// undoCreate kills and deletes a created container in the runtime: its
+// monitor reaps the init and exits.
+func (e *Engine) undoCreate(id string) {
 	if e.opts.Lib != nil {
-		startErr = e.opts.Lib.Start(c.ID)
+		e.opts.Lib.Delete(id)
 	} else {
-		startErr = monitor.Start(mcfg.Socket)
+		e.runtime("delete", "--force", id)
 	}
-	if err := startErr; err != nil {
-		exec := fmt.Errorf("failed to start container: %w", err)
-		// The monitor reaps the killed init and exits; its wait answer
-		// arrives on waitCh and is dropped with this failed start.
-		e.runtime("kill", c.ID, "KILL")
-		<-waitCh
-		return fail(exec)
-	}
-	e.trace(t0, "start %s: started", c.ID[:12])
-	c.mu.Lock()
-	c.State = State{Status: "running", Pid: pid, MonitorPid: proc.Pid, StartedAt: time.Now().UTC(), Exits: c.State.Exits}
-	if restart {
-		c.RestartCount++
-	}
-	c.save()
-	c.notify()
-	e.containerEvent(c, events.ActionStart, nil)
-	c.mu.Unlock()
-	e.wg.Add(1)
-	go e.watch(c, waitCh)
-	return nil
 }
 
 // exitCodeFor maps a start failure to the exit code Docker records.

@@ -305,6 +305,7 @@ func (e *Engine) Remove(ref string, force, volumes bool) error {
 // state, the rootfs's files, the bundle) is deleted in the background,
 // off the path of `docker run --rm`, whose wait answers at the removal.
 func (e *Engine) removeLocked(c *Container, auto bool) error {
+	e.unprepare(c)
 	c.mu.Lock()
 	if c.removed {
 		c.mu.Unlock()
@@ -405,6 +406,8 @@ func (e *Engine) Update(ref string, u container.UpdateConfig) ([]string, error) 
 		return nil, err
 	}
 	c.op.Lock()
+	// A start made ahead used the old resources.
+	e.unprepare(c)
 	defer c.op.Unlock()
 	c.mu.Lock()
 	hc := *c.HostConfig

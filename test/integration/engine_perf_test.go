@@ -78,3 +78,61 @@ func TestEngineExecHelperReaps(t *testing.T) {
 	}
 	e.docker("rm", "-f", name)
 }
+
+// A create is followed by the start's preparation in the background (the
+// runtime creates the container, its process waits to be released):
+// visible as the runtime's state. It is undone when no start comes, when
+// the container is removed, and when files are copied into it (the
+// spec's users came from the image's /etc/passwd); the start then
+// prepares anew, so what runs is what the container holds at its start.
+func TestEngineStartAhead(t *testing.T) {
+	e := newEngine(t)
+	e.importBusybox()
+	state := func(id string) string { return filepath.Join(e.dir, "x", "runtime", id, "state.json") }
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+
+	id := strings.TrimSpace(e.docker("create", "busybox", "echo", "started"))
+	waitFor(t, func() bool { return exists(state(id)) })
+	if out := e.docker("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", id); out != "created 0\n" {
+		t.Fatalf("a container prepared ahead shows %q", out)
+	}
+	// No start within the time allowed: undone.
+	deadline := time.Now().Add(10 * time.Second)
+	for exists(state(id)) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if exists(state(id)) {
+		t.Fatal("a start prepared ahead was not undone")
+	}
+	if out := e.docker("start", "-a", id); out != "started\n" {
+		t.Fatalf("start -a after the undo: %q", out)
+	}
+
+	// A copy into the container undoes it: the user is resolved again.
+	id = strings.TrimSpace(e.docker("create", "-u", "daemon", "busybox", "id", "-u"))
+	waitFor(t, func() bool { return exists(state(id)) })
+	passwd := filepath.Join(e.dir, "passwd")
+	os.WriteFile(passwd, []byte("root:x:0:0:root:/root:/bin/sh\ndaemon:x:4242:4242:daemon:/:/bin/false\n"), 0o644)
+	e.docker("cp", passwd, id+":/etc/passwd")
+	if out := e.docker("start", "-a", id); out != "4242\n" {
+		t.Fatalf("user after copying /etc/passwd in: %q, want 4242", out)
+	}
+
+	// Removal undoes it, and leaves no runtime state behind.
+	id = strings.TrimSpace(e.docker("create", "busybox", "true"))
+	waitFor(t, func() bool { return exists(state(id)) })
+	e.docker("rm", id)
+	waitFor(t, func() bool { return !exists(filepath.Dir(state(id))) })
+
+	// So does a daemon that stops.
+	id = strings.TrimSpace(e.docker("create", "busybox", "true"))
+	waitFor(t, func() bool { return exists(state(id)) })
+	e.stop(syscall.SIGTERM)
+	if exists(filepath.Dir(state(id))) {
+		t.Fatal("a start prepared ahead survived the daemon's stop")
+	}
+	e.start()
+	if out := e.docker("start", "-a", id); out != "" {
+		t.Fatalf("start after the daemon's restart: %q", out)
+	}
+}
