@@ -38,7 +38,10 @@ type daemon struct {
 	dir  string
 }
 
-var dockerCLI = "docker"
+var (
+	dockerCLI = "docker"
+	settle    time.Duration
+)
 
 func (d *daemon) docker(args ...string) (string, error) {
 	cmd := exec.Command(dockerCLI, append([]string{"-H", d.host}, args...)...)
@@ -143,6 +146,7 @@ func main() {
 	base := flag.String("dir", "/var/lib", "where both daemons keep their data (a temporary directory below it)")
 	nMem := flag.Int("containers", 100, "running containers for berth's memory figure")
 	nShim := flag.Int("shims", 20, "running containers for dockerd's memory figure")
+	flag.DurationVar(&settle, "settle", 300*time.Millisecond, "pause before each timed command, so the other daemon's work left over from its last command does not count")
 	flag.StringVar(&dockerCLI, "docker", "docker", "the docker CLI")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -205,10 +209,15 @@ func run(rounds int, berth, dockerd, base string, nMem, nShim int) error {
 		}
 	}
 
-	fmt.Printf("engine: docker CLI against berth daemon and dockerd 20.10, %d alternating runs each (medians)\n", rounds)
+	fmt.Printf("engine: docker CLI against berth daemon and dockerd 20.10, %d alternating runs each (medians, %s settle time before each)\n", rounds, settle)
 	runT := map[string][]time.Duration{}
 	for r := 0; r < rounds; r++ {
 		for _, d := range daemons {
+			// Each daemon goes on working after its command returns
+			// (dockerd: containerd's task and shim clean-up; berth: the
+			// removed container's files): the next command, the other
+			// daemon's, starts on a settled host.
+			time.Sleep(settle)
 			t, err := timed(func() error { _, err := d.docker("run", "--rm", "--network", "none", "busybox", "true"); return err })
 			if err != nil {
 				return err
@@ -228,6 +237,7 @@ func run(rounds int, berth, dockerd, base string, nMem, nShim int) error {
 	execT := map[string][]time.Duration{}
 	for r := 0; r < rounds; r++ {
 		for _, d := range daemons {
+			time.Sleep(settle)
 			t, err := timed(func() error { _, err := d.docker("exec", ctr[d.name], "true"); return err })
 			if err != nil {
 				return err
