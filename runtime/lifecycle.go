@@ -63,10 +63,10 @@ func (r *Runtime) start(st *State) error {
 	if err := r.openFifo(st); err != nil {
 		return err
 	}
+	// Not written to state.json: without the exec fifo, which openFifo
+	// removed, status says running anyway, and the write (the whole
+	// spec, marshalled) was on the path of every start.
 	st.Started = true
-	if err := r.saveState(st); err != nil {
-		return err
-	}
 	if h := st.Config.Hooks; h != nil && len(h.Poststart) > 0 {
 		// A failing poststart hook is a warning; the rest run and the
 		// container goes on (runtime-spec, config.md "Poststart").
