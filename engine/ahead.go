@@ -26,11 +26,13 @@ import (
 // started ahead, nor are they without the runtime in-process.
 const aheadTTL = 3 * time.Second
 
-// startAhead prepares c's start in the background.
+// aheadPossible says whether c's start can be prepared ahead.
+func (e *Engine) aheadPossible(c *Container) bool {
+	return e.opts.Lib != nil && aheadEligible(c)
+}
+
+// startAhead prepares c's start in the background (aheadPossible).
 func (e *Engine) startAhead(c *Container) {
-	if e.opts.Lib == nil || !aheadEligible(c) {
-		return
-	}
 	e.ahead.Add(1)
 	go func() {
 		defer e.ahead.Done()

@@ -107,10 +107,15 @@ func (e *Engine) Create(req CreateRequest) (container.CreateResponse, error) {
 		os.RemoveAll(dir)
 		return resp, err
 	}
-	if _, err := e.opts.RootFS.Prepare(c.ID, c.ImageChain, c.UIDMaps, c.GIDMaps, c.HostConfig.AutoRemove); err != nil {
-		release()
-		os.RemoveAll(dir)
-		return resp, fmt.Errorf("prepare the root filesystem: %w", err)
+	// The root filesystem is made now, or by the start's preparation
+	// that follows (it is the first thing it needs).
+	ahead := e.aheadPossible(c)
+	if !ahead {
+		if _, err := e.opts.RootFS.Prepare(c.ID, c.ImageChain, c.UIDMaps, c.GIDMaps, c.HostConfig.AutoRemove); err != nil {
+			release()
+			os.RemoveAll(dir)
+			return resp, fmt.Errorf("prepare the root filesystem: %w", err)
+		}
 	}
 	c.mu.Lock()
 	err = c.save()
@@ -125,7 +130,9 @@ func (e *Engine) Create(req CreateRequest) (container.CreateResponse, error) {
 	e.byID[c.ID] = c
 	e.mu.Unlock()
 	e.containerEvent(c, events.ActionCreate, nil)
-	e.startAhead(c)
+	if ahead {
+		e.startAhead(c)
+	}
 	resp.ID = c.ID
 	return resp, nil
 }
