@@ -132,6 +132,7 @@ type Engine struct {
 	wg     sync.WaitGroup
 	bg     sync.WaitGroup // cleanups after removals
 	pool   monitorPool
+	netns  netnsPool
 	ahead  sync.WaitGroup // starts being prepared ahead
 	// closing: the daemon stops; no start is prepared ahead any more.
 	closing bool
@@ -180,6 +181,9 @@ func New(o Options) (*Engine, error) {
 	if len(o.MonitorArgv) > 0 {
 		e.refillMonitors()
 	}
+	if o.Lib != nil && os.Geteuid() == 0 {
+		e.netns.fill()
+	}
 	return e, nil
 }
 
@@ -188,6 +192,7 @@ func New(o Options) (*Engine, error) {
 func (e *Engine) Close() {
 	e.unprepareAll()
 	e.closeMonitors()
+	e.netns.close()
 	e.Settle()
 	if e.lockFile != nil {
 		e.lockFile.Close()

@@ -150,6 +150,16 @@ func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (*prepared
 	if err != nil {
 		return nil, err
 	}
+	// With the runtime in-process, the daemon creates the container
+	// itself and only the init's fork happens in the monitor, which must
+	// be its parent: no runtime program starts, and the work is done by
+	// a warm process.
+	inProcess := e.opts.Lib != nil && e.opts.Lib.CanSpawn(spec)
+	if inProcess {
+		// Its init joins a network namespace made ahead: set before the
+		// bundle is written, let go of once the create is done.
+		defer e.useNetns(spec)()
+	}
 	bundle := e.bundleDir(c.ID)
 	os.RemoveAll(bundle)
 	undo := func(err error) (*preparedStart, error) {
@@ -170,11 +180,6 @@ func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (*prepared
 	if snap.HostConfig.LogConfig.Type == "none" {
 		logPath = ""
 	}
-	// With the runtime in-process, the daemon creates the container
-	// itself and only the init's fork happens in the monitor, which must
-	// be its parent: no runtime program starts, and the work is done by
-	// a warm process.
-	inProcess := e.opts.Lib != nil && e.opts.Lib.CanSpawn(spec)
 	mcfg := monitor.Config{
 		ID: c.ID, Bundle: bundle, Runtime: e.opts.Runtime, RuntimeArgs: e.runtimeArgs(),
 		LogPath: logPath, ExitFile: e.exitPath(c.ID), Socket: e.socketPath(c.ID),

@@ -105,7 +105,8 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 		return nil
 	}
 	if !cfg.Exec {
-		if _, ok := nsPath(spec, specs.NetworkNamespace); ok {
+		// Only a namespace of its own: a joined one is someone else's.
+		if p, ok := nsPath(spec, specs.NetworkNamespace); ok && p == "" {
 			if err := loopbackUp(); err != nil {
 				return err
 			}

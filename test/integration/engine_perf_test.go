@@ -136,3 +136,28 @@ func TestEngineStartAhead(t *testing.T) {
 		t.Fatalf("start after the daemon's restart: %q", out)
 	}
 }
+
+// A container's network namespace may be one the daemon made ahead: each
+// container still has its own, with loopback up, none shared with the
+// host or another container.
+func TestEngineNetnsMadeAhead(t *testing.T) {
+	e := newEngine(t)
+	e.importBusybox()
+	host, _ := os.Readlink("/proc/self/ns/net")
+	seen := map[string]bool{host: true}
+	for i := 0; i < 3; i++ {
+		id := strings.TrimSpace(e.docker("run", "-d", "--network", "none", "busybox", "sleep", "1000"))
+		pid := strings.TrimSpace(e.docker("inspect", "-f", "{{.State.Pid}}", id))
+		ns, err := os.Readlink("/proc/" + pid + "/ns/net")
+		if err != nil || seen[ns] {
+			t.Fatalf("container %d: network namespace %q (%v) is not its own: seen %v", i, ns, err, seen)
+		}
+		seen[ns] = true
+		if out := e.docker("exec", id, "cat", "/sys/class/net/lo/operstate", "/sys/class/net/lo/flags"); !strings.Contains(out, "0x9") {
+			t.Fatalf("container %d: loopback not up: %q", i, out)
+		}
+		if out := e.docker("exec", id, "ls", "/sys/class/net"); strings.TrimSpace(out) != "lo" {
+			t.Fatalf("container %d: interfaces %q, want lo alone", i, out)
+		}
+	}
+}
