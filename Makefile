@@ -71,4 +71,4 @@ clean:
 # initramfs and runs the cgroup tests there. `make test` runs it too (./test/vm).
 .PHONY: test-vm
 test-vm: build
-	BERTH_BIN=$(CURDIR)/bin/berth $(GO) test -count=1 -v -run VM ./test/vm/
+	BERTH_BIN=$(CURDIR)/bin/berth $(GO) test -count=1 -timeout 30m -v -run VM ./test/vm/

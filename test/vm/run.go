@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -94,6 +95,9 @@ func Run(ctx context.Context, c Config) (int, error) {
 		"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", cmdline,
 	}
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	// If the test binary dies (go test's own timeout kills it), the guest
+	// must not go on emulating a CPU for nobody.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return -1, err
