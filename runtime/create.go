@@ -297,6 +297,33 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	var pid int
 	placed := true
 	r.trace("cgroup made and opened")
+	conn := bootstrap.NewConn(parentSock)
+	// Without hooks (which need the init's pid in the state they read)
+	// and the helper, the configuration can wait in the socket before the
+	// init exists: it reads it as soon as it starts instead of waiting
+	// for the fork's round trip and the state. Bounded by what the socket
+	// buffers without a reader.
+	sentEarly := false
+	if !helper && spec.Hooks == nil {
+		if cg != nil && place.enter {
+			if !cgroupMade {
+				if cfg.CgroupMounts, err = cgroupMounts(cg, spec); err != nil {
+					return nil, err
+				}
+			}
+			cfg.CgroupPending = true
+		}
+		body, err := json.Marshal(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if len(body) <= 64<<10 {
+			if err := conn.SendEncoded(body); err != nil {
+				return nil, fmt.Errorf("send configuration to init: %w", err)
+			}
+			sentEarly = true
+		}
+	}
 	switch {
 	case helper:
 		pid, placed, err = sp.startHelper()
@@ -321,9 +348,11 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	if cg != nil && (place.enter || !placed) {
 		made := cgroupMade
 		if !made {
-			var err error
-			if cfg.CgroupMounts, err = cgroupMounts(cg, spec); err != nil {
-				return nil, err
+			if !sentEarly {
+				var err error
+				if cfg.CgroupMounts, err = cgroupMounts(cg, spec); err != nil {
+					return nil, err
+				}
 			}
 			cleanups = append(cleanups, func() { cg.Destroy() })
 		}
@@ -354,10 +383,11 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 	if cg != nil {
 		st.CgroupPaths = cg.Paths()
 	}
-	cfg.StateJSON = ociStateJSON(st, specs.StateCreating)
-	conn := bootstrap.NewConn(parentSock)
-	if err := conn.Send(cfg); err != nil {
-		return nil, fmt.Errorf("send configuration to init: %w", err)
+	if !sentEarly {
+		cfg.StateJSON = ociStateJSON(st, specs.StateCreating)
+		if err := conn.Send(cfg); err != nil {
+			return nil, fmt.Errorf("send configuration to init: %w", err)
+		}
 	}
 	if entered != nil {
 		if err := <-entered; err != nil {

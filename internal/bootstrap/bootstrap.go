@@ -132,6 +132,11 @@ func (c *Conn) Send(v any, fds ...int) error {
 	if err != nil {
 		return err
 	}
+	return c.SendEncoded(body, fds...)
+}
+
+// SendEncoded writes a frame whose body is already JSON.
+func (c *Conn) SendEncoded(body []byte, fds ...int) error {
 	if len(body) > MaxMessage {
 		return fmt.Errorf("sync message of %d bytes is larger than %d", len(body), MaxMessage)
 	}

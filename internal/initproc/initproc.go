@@ -131,9 +131,12 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 			return err
 		}
 		// The runtime runs createRuntime (and prestart) hooks now, in its
-		// own namespaces, while the mounts are ready and before pivot_root.
-		if err := roundTrip(conn, bootstrap.MsgHooks); err != nil {
-			return err
+		// own namespaces, while the mounts are ready and before pivot_root
+		// (no round trip when there are none).
+		if h := spec.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime) > 0 {
+			if err := roundTrip(conn, bootstrap.MsgHooks); err != nil {
+				return err
+			}
 		}
 		if spec.Hooks != nil {
 			if err := runHooks("createContainer", spec.Hooks.CreateContainer, cfg.StateJSON); err != nil {
