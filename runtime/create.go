@@ -43,6 +43,69 @@ type CreateOptions struct {
 	Spawn func(*SpawnRequest) (pid int, err error)
 }
 
+// cgroupEarly: the cgroup is made before the init's clone (which goes
+// into it), unless the init must be moved (see placement).
+func cgroupEarly(userns bool) bool {
+	layout, _ := cgroups.DetectLayout()
+	return layout == cgroups.V2 || (!userns && os.Geteuid() == 0)
+}
+
+// preCgroup is a container's cgroup being made ahead of its create.
+type preCgroup struct {
+	cg   cgroup
+	done chan error
+}
+
+// PrepareCgroup starts making container id's cgroup (spec's path and
+// resources) in the background, for a Create of id that follows in this
+// process: a caller with other work before the create (the daemon mounts
+// the root filesystem) overlaps the two. DropCgroup undoes it when no
+// create follows. Containers whose init is moved into its cgroup rather
+// than cloned into it are left to Create.
+func (r *Runtime) PrepareCgroup(id string, spec *specs.Spec) {
+	if ValidateID(id) != nil || spec == nil || spec.Linux == nil {
+		return
+	}
+	if _, userns := ns.Has(spec.Linux, specs.UserNamespace); !cgroupEarly(userns) {
+		return
+	}
+	cg, err := r.newCgroup(id, spec)
+	if err != nil || cg == nil {
+		return
+	}
+	p := &preCgroup{cg: cg, done: make(chan error, 1)}
+	r.preMu.Lock()
+	if r.pre == nil {
+		r.pre = map[string]*preCgroup{}
+	}
+	old := r.pre[id]
+	r.pre[id] = p
+	r.preMu.Unlock()
+	if old != nil {
+		if <-old.done == nil {
+			old.cg.Destroy()
+		}
+	}
+	go func() { p.done <- cg.Create() }()
+}
+
+// DropCgroup removes a cgroup PrepareCgroup made for no create.
+func (r *Runtime) DropCgroup(id string) {
+	if p := r.takeCgroup(id); p != nil {
+		if <-p.done == nil {
+			p.cg.Destroy()
+		}
+	}
+}
+
+func (r *Runtime) takeCgroup(id string) *preCgroup {
+	r.preMu.Lock()
+	defer r.preMu.Unlock()
+	p := r.pre[id]
+	delete(r.pre, id)
+	return p
+}
+
 // ErrSpawnUnsupported: CreateOptions.Spawn cannot start this container.
 var ErrSpawnUnsupported = errors.New("this container's init cannot be started by another process")
 
@@ -81,6 +144,7 @@ func (c *Container) Pid() int { return c.State.Pid }
 // Create builds the container up to the point where only the user's
 // process remains to be started, as `runc create` does.
 func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
+	r.trace("")
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -153,10 +217,20 @@ func (r *Runtime) Create(id string, o CreateOptions) (c *Container, err error) {
 		PreserveFDs: o.PreserveFDs, ConsoleFD: -1, StateDirFD: -1, Seccomp: seccompProg, NewUserNS: userns,
 	}
 	// Where the cgroup must exist before the clone (see placement below),
-	// its directories are made in the background meanwhile.
+	// its directories are made in the background meanwhile (or were,
+	// PrepareCgroup).
 	cgroupMade := false
 	var early chan error
-	if layout, _ := cgroups.DetectLayout(); cg != nil && (layout == cgroups.V2 || (!userns && os.Geteuid() == 0)) {
+	if pre := r.takeCgroup(id); pre != nil && cg != nil {
+		cg, early = pre.cg, pre.done
+		cleanups = append(cleanups, func() {
+			if early != nil {
+				if <-early == nil {
+					cg.Destroy()
+				}
+			}
+		})
+	} else if cgroupEarly(userns) && cg != nil {
 		early = make(chan error, 1)
 		go func() { early <- cg.Create() }()
 		cleanups = append(cleanups, func() {

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -34,8 +35,11 @@ type Runtime struct {
 	// poststart or poststop hook); nil prints them on stderr.
 	Warn func(error)
 	// Trace, when set, is told of each step of a create as it ends (the
-	// daemon's --debug shows them with timings).
+	// daemon's --debug shows them with timings); "" marks its start.
 	Trace func(step string)
+
+	preMu sync.Mutex
+	pre   map[string]*preCgroup // PrepareCgroup
 }
 
 func (r *Runtime) trace(step string) {
