@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/engine/errdefs"
+	"github.com/berth-dev/berth/engine/monitor"
 	"github.com/berth-dev/berth/specopts"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/docker/docker/api/types/container"
@@ -115,7 +116,7 @@ func (e *Engine) withInit() specopts.Opt {
 	}
 }
 
-const initPath = "/sbin/docker-init"
+const initPath = monitor.InitPath
 
 // checkExecutable finds the command in the rootfs along PATH, so a
 // missing or non-executable command fails at start with the messages the

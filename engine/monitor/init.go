@@ -5,10 +5,29 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
+
+// earlySigs is the --init's subscription to every signal, taken while the
+// package initialises, before main: a signal that came between the Go
+// runtime's start and InitMain would get the runtime's default instead of
+// being forwarded (SIGTERM: exit status 2; docker stop right after docker
+// run -d hits that window).
+var earlySigs chan os.Signal
+
+func init() {
+	args := os.Args
+	if len(args) > 1 && args[1] == "monitor" {
+		args = args[1:]
+	}
+	if len(args) > 1 && args[1] == "init" && filepath.Base(os.Args[0]) == filepath.Base(InitPath) {
+		earlySigs = make(chan os.Signal, 64)
+		signal.Notify(earlySigs)
+	}
+}
 
 // InitMain is `--init`: PID 1 of a container that runs the user's
 // command as its child, forwards every signal it can to it, reaps the
@@ -28,8 +47,11 @@ func InitMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "berth-init: exec %s: %v\n", args[0], err)
 		return 127
 	}
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs)
+	sigs := earlySigs
+	if sigs == nil {
+		sigs = make(chan os.Signal, 64)
+		signal.Notify(sigs)
+	}
 	pid, err := syscall.ForkExec(path, args, &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2},
@@ -66,3 +88,7 @@ func InitMain(args []string) int {
 	}
 	return 0
 }
+
+// InitPath is where the engine mounts the monitor binary as a container's
+// docker-init.
+const InitPath = "/sbin/docker-init"

@@ -161,3 +161,19 @@ func TestEngineNetnsMadeAhead(t *testing.T) {
 		}
 	}
 }
+
+// docker stop right after docker run -d --init: the stop signal may come
+// while the --init (a Go program) is still starting; it is forwarded, not
+// taken by the Go runtime's default (exit status 2).
+func TestEngineInitStopAtOnce(t *testing.T) {
+	e := newEngine(t)
+	e.importBusybox()
+	for i := 0; i < 5; i++ {
+		id := strings.TrimSpace(e.docker("run", "-d", "--init", "busybox", "sleep", "1000"))
+		e.docker("stop", id)
+		if out := e.docker("inspect", "-f", "{{.State.ExitCode}}", id); out != "143\n" {
+			t.Fatalf("round %d: an --init container stopped at once exited %q, want 143", i, out)
+		}
+		e.docker("rm", id)
+	}
+}
