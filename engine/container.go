@@ -63,6 +63,9 @@ type Container struct {
 	dir     string // data-root/containers/ID
 	// prepared is a start made ahead (ahead.go); guarded by op.
 	prepared *preparedStart
+	// createSpec is the spec create built (without the root filesystem,
+	// so without the image's users): its cgroup part is the start's.
+	createSpec *specs.Spec
 }
 
 func (c *Container) init(dir string) {

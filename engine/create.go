@@ -71,9 +71,11 @@ func (e *Engine) Create(req CreateRequest) (container.CreateResponse, error) {
 	}
 	// Build the spec once now (without the rootfs) so invalid flags are a
 	// 400 at create, as dockerd does, not a failure at start.
-	if _, err := e.buildSpec(c, ""); err != nil {
+	createSpec, err := e.buildSpec(c, "")
+	if err != nil {
 		return resp, errdefs.As(errdefs.InvalidParameter, err)
 	}
+	c.createSpec = createSpec
 	dir := e.containerDir(c.ID)
 	c.init(dir)
 	c.LogPath = filepath.Join(dir, c.ID+"-json.log")

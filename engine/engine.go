@@ -85,6 +85,11 @@ type RuntimeLib interface {
 	// Delete removes a container's runtime state (its cgroup included),
 	// killing what is left of it.
 	Delete(id string) error
+	// PrepareCgroup starts making the cgroup of container id (path and
+	// resources from spec) in the background for the Create that
+	// follows; DropCgroup removes it when none does.
+	PrepareCgroup(id string, spec *specs.Spec)
+	DropCgroup(id string)
 }
 
 // SpawnFunc starts a container's init elsewhere: req with files as its

@@ -139,42 +139,39 @@ type preparedStart struct {
 
 // prepare does a start up to the release: the root filesystem, the spec
 // and bundle, the monitor, the runtime's create. On failure it has undone
-// what it did, but for the root filesystem's mount.
-func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (*preparedStart, error) {
-	rootfs, err := e.opts.RootFS.Prepare(c.ID, snap.ImageChain, snap.UIDMaps, snap.GIDMaps, snap.HostConfig.AutoRemove)
-	if err != nil {
-		return nil, fmt.Errorf("prepare the root filesystem: %w", err)
-	}
-	e.trace(t0, "start %s: rootfs", c.ID[:12])
-	spec, err := e.buildSpec(snap, rootfs)
-	if err != nil {
-		return nil, err
-	}
+// what it did, but for the root filesystem's mount. What does not depend
+// on the mounted root filesystem (the cgroup, the monitor's set-up) runs
+// beside it.
+func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (p *preparedStart, err error) {
 	// With the runtime in-process, the daemon creates the container
 	// itself and only the init's fork happens in the monitor, which must
 	// be its parent: no runtime program starts, and the work is done by
-	// a warm process.
-	inProcess := e.opts.Lib != nil && e.opts.Lib.CanSpawn(spec)
+	// a warm process. The create's spec tells already (its namespaces
+	// are the start's; only the image's users are missing from it).
+	early := c.createSpec
+	if early == nil {
+		// A container of an earlier daemon: its create's spec is built
+		// again (without the root filesystem, cheaply), and kept.
+		if early, err = e.buildSpec(snap, ""); err != nil {
+			return nil, err
+		}
+		c.createSpec = early
+	}
+	inProcess := e.opts.Lib != nil && e.opts.Lib.CanSpawn(early)
 	if inProcess {
-		// Its init joins a network namespace made ahead: set before the
-		// bundle is written, let go of once the create is done.
-		defer e.useNetns(spec)()
+		// The cgroup (same path and resources) is made while the root
+		// filesystem is mounted and the spec built.
+		e.opts.Lib.PrepareCgroup(c.ID, early)
+		defer func() {
+			if err != nil {
+				e.opts.Lib.DropCgroup(c.ID)
+			}
+		}()
 	}
 	bundle := e.bundleDir(c.ID)
 	os.RemoveAll(bundle)
-	undo := func(err error) (*preparedStart, error) {
-		os.RemoveAll(bundle)
-		return nil, err
-	}
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
-		return undo(err)
-	}
-	data, err := json.Marshal(spec)
-	if err != nil {
-		return undo(err)
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
-		return undo(err)
+		return nil, err
 	}
 	logPath := snap.LogPath
 	if snap.HostConfig.LogConfig.Type == "none" {
@@ -188,47 +185,97 @@ func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (*prepared
 	}
 	// The next start's monitor starts once this one's work is done.
 	defer e.refillMonitors()
-	p := &preparedStart{socket: mcfg.Socket}
+	p = &preparedStart{socket: mcfg.Socket}
+	// The monitor takes its configuration meanwhile; the runtime needs it
+	// only to fork the init (and, with a terminal, for the console socket
+	// it dials first). It does not touch the bundle before the exit.
+	type spawned struct {
+		proc *os.Process
+		pid  int
+		err  error
+	}
+	ready := make(chan spawned, 1)
+	startMonitor := func() {
+		go func() {
+			proc, pid, err := e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg)
+			ready <- spawned{proc, pid, err}
+		}()
+	}
+	if inProcess {
+		startMonitor()
+	}
+	var monitorErr error
+	waited := false
+	waitMonitor := func() error {
+		if !waited {
+			waited = true
+			r := <-ready
+			p.proc, p.pid, monitorErr = r.proc, r.pid, r.err
+			if monitorErr == nil {
+				go p.proc.Wait() // the daemon is the monitor's parent until it restarts
+				e.trace(t0, "start %s: monitor ready", c.ID[:12])
+			}
+		}
+		return monitorErr
+	}
+	initStarted := false
+	undo := func(err error) (*preparedStart, error) {
+		if inProcess && waitMonitor() == nil && !initStarted {
+			monitor.Abort(mcfg.Socket)
+		}
+		// Otherwise the runtime killed the init (or there was none yet: the
+		// classic monitor failed): the monitor reaps it and exits.
+		os.RemoveAll(bundle)
+		return nil, err
+	}
+	rootfs, err := e.opts.RootFS.Prepare(c.ID, snap.ImageChain, snap.UIDMaps, snap.GIDMaps, snap.HostConfig.AutoRemove)
+	if err != nil {
+		return undo(fmt.Errorf("prepare the root filesystem: %w", err))
+	}
+	e.trace(t0, "start %s: rootfs", c.ID[:12])
+	spec, err := e.buildSpec(snap, rootfs)
+	if err != nil {
+		return undo(err)
+	}
+	if inProcess {
+		if !e.opts.Lib.CanSpawn(spec) {
+			return undo(fmt.Errorf("the container's namespaces changed since its create"))
+		}
+		// Its init joins a network namespace made ahead: set before the
+		// bundle is written, let go of once the create is done.
+		defer e.useNetns(spec)()
+	}
+	e.trace(t0, "start %s: spec", c.ID[:12])
+	// config.json is the bundle's record (the runtime has the spec in
+	// memory): written beside the create.
+	wrote := make(chan error, 1)
+	go func() {
+		data, err := json.Marshal(spec)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600)
+		}
+		wrote <- err
+	}()
 	if !inProcess {
-		if p.proc, p.pid, err = e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg); err != nil {
+		// This monitor runs `runtime create` on the bundle.
+		if err := <-wrote; err != nil {
+			return undo(err)
+		}
+		wrote <- nil
+		startMonitor()
+		if err := waitMonitor(); err != nil {
+			<-wrote
 			return undo(fmt.Errorf("failed to create task for container: %w", err))
 		}
-		go p.proc.Wait() // the daemon is the monitor's parent until it restarts
 	} else {
-		// The monitor takes its configuration while the runtime prepares
-		// the container; the runtime needs it only to fork the init (and,
-		// with a terminal, for the console socket it dials first).
-		type spawned struct {
-			proc *os.Process
-			err  error
-		}
-		ready := make(chan spawned, 1)
-		go func() {
-			proc, _, err := e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg)
-			ready <- spawned{proc, err}
-		}()
-		var monitorErr error
-		waited := false
-		waitMonitor := func() error {
-			if !waited {
-				waited = true
-				r := <-ready
-				p.proc, monitorErr = r.proc, r.err
-				if monitorErr == nil {
-					go p.proc.Wait() // the daemon is the monitor's parent until it restarts
-					e.trace(t0, "start %s: monitor ready", c.ID[:12])
-				}
-			}
-			return monitorErr
-		}
 		console := ""
 		if mcfg.Tty {
 			console = mcfg.Socket + ".console"
 			if err := waitMonitor(); err != nil {
+				<-wrote
 				return undo(fmt.Errorf("failed to create task for container: %w", err))
 			}
 		}
-		initStarted := false
 		p.pid, err = e.opts.Lib.Create(c.ID, bundle, spec, console, func(req *spawnreq.Request, files []*os.File, cg *os.File) (int, error) {
 			if err := waitMonitor(); err != nil {
 				return 0, err
@@ -237,13 +284,13 @@ func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (*prepared
 			return monitor.SpawnInit(mcfg.Socket, req, files, cg)
 		})
 		if err != nil {
-			if waitMonitor() == nil && !initStarted {
-				monitor.Abort(mcfg.Socket)
-			}
-			// Otherwise the runtime killed the init: the monitor reaps it
-			// and exits.
+			<-wrote
 			return undo(fmt.Errorf("failed to create task for container: %w", err))
 		}
+	}
+	if err := <-wrote; err != nil {
+		e.undoCreate(c.ID)
+		return undo(err)
 	}
 	e.trace(t0, "start %s: container created", c.ID[:12])
 	if p.waitCh, err = monitor.Wait(mcfg.Socket); err != nil {

@@ -406,8 +406,10 @@ func (e *Engine) Update(ref string, u container.UpdateConfig) ([]string, error) 
 		return nil, err
 	}
 	c.op.Lock()
-	// A start made ahead used the old resources.
+	// A start made ahead used the old resources, and so did the create's
+	// spec.
 	e.unprepare(c)
+	c.createSpec = nil
 	defer c.op.Unlock()
 	c.mu.Lock()
 	hc := *c.HostConfig

@@ -164,6 +164,10 @@ func serveDaemon(cfg *config.Config) error {
 			last := time.Now()
 			rt.Trace = func(step string) {
 				now := time.Now()
+				if step == "" {
+					last = now
+					return
+				}
 				fmt.Fprintf(os.Stderr, "berth daemon: %s runtime: %s after %s\n", now.Format("15:04:05.000000"), step, now.Sub(last).Round(10*time.Microsecond))
 				last = now
 			}
@@ -304,3 +308,10 @@ func (l runtimeLib) Delete(id string) error {
 	}
 	return nil
 }
+
+// PrepareCgroup starts making the cgroup of a container about to be
+// created (runtime.Runtime.PrepareCgroup).
+func (l runtimeLib) PrepareCgroup(id string, spec *specs.Spec) { l.Runtime.PrepareCgroup(id, spec) }
+
+// DropCgroup undoes PrepareCgroup when no create follows.
+func (l runtimeLib) DropCgroup(id string) { l.Runtime.DropCgroup(id) }
