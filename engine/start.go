@@ -198,6 +198,7 @@ func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (p *prepar
 	startMonitor := func() {
 		go func() {
 			proc, pid, err := e.spawnMonitor(filepath.Join(bundle, "monitor.json"), mcfg)
+			e.trace(t0, "start %s: monitor ready", c.ID[:12])
 			ready <- spawned{proc, pid, err}
 		}()
 	}
@@ -213,7 +214,6 @@ func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (p *prepar
 			p.proc, p.pid, monitorErr = r.proc, r.pid, r.err
 			if monitorErr == nil {
 				go p.proc.Wait() // the daemon is the monitor's parent until it restarts
-				e.trace(t0, "start %s: monitor ready", c.ID[:12])
 			}
 		}
 		return monitorErr

@@ -234,6 +234,27 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 		}
 		seccompRaw = nil
 	}
+	becomeUser := func() error {
+		setgroups := true
+		if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
+			setgroups = false
+		}
+		if err := procsetup.SetUser(proc.User, proc.Capabilities, setgroups); err != nil {
+			return err
+		}
+		// chdir again as the user, so permission checks are the user's.
+		return chdirInside(cwd)
+	}
+	// Without startContainer hooks (which run as root in the container),
+	// the user and capabilities are taken before the process waits for
+	// its start, as runc does: the start then only releases an execve.
+	// The exec fifo is writable by any user.
+	early := !cfg.Exec && (spec.Hooks == nil || len(spec.Hooks.StartContainer) == 0)
+	if early {
+		if err := becomeUser(); err != nil {
+			return err
+		}
+	}
 	if err := conn.Send(bootstrap.Msg{Type: bootstrap.MsgReady}); err != nil {
 		return fmt.Errorf("tell the runtime the container is created: %w", err)
 	}
@@ -247,16 +268,10 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 			}
 		}
 	}
-	setgroups := true
-	if b, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(b)) == "deny" {
-		setgroups = false
-	}
-	if err := procsetup.SetUser(proc.User, proc.Capabilities, setgroups); err != nil {
-		return err
-	}
-	// chdir again as the user, so permission checks are the user's.
-	if err := chdirInside(cwd); err != nil {
-		return err
+	if !early {
+		if err := becomeUser(); err != nil {
+			return err
+		}
 	}
 	if err := loadSeccomp(conn, seccompRaw); err != nil {
 		return err
