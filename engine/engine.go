@@ -57,6 +57,9 @@ type RootFS interface {
 	// RemoveLater takes the root filesystem away at once and returns a
 	// function that deletes its files, to be run off the critical path.
 	RemoveLater(id string) (finish func() error, err error)
+	// PrepareAhead makes a root filesystem for the next Prepare with the
+	// same layers and options, ahead of it.
+	PrepareAhead(chain []digest.Digest, uids, gids []specs.LinuxIDMapping, scratch bool) error
 }
 
 // RuntimeLib is the OCI runtime as a Go package (berth's runtime/), used

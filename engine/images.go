@@ -95,6 +95,15 @@ func (s SnapshotRootFS) Remove(id string) error { return s.Snaps.Remove(id) }
 // RemoveLater takes it away now and deletes its files when finish runs.
 func (s SnapshotRootFS) RemoveLater(id string) (func() error, error) { return s.Snaps.RemoveLater(id) }
 
+// PrepareAhead makes a spare root filesystem for the next Prepare alike.
+func (s SnapshotRootFS) PrepareAhead(chain []digest.Digest, uids, gids []specs.LinuxIDMapping, scratch bool) error {
+	opts := &snapshot.PrepareOptions{Volatile: scratch}
+	if len(uids) > 0 {
+		opts.IDMap = &snapshot.IDMap{UIDs: uids, GIDs: gids}
+	}
+	return s.Snaps.PrepareSpare(chain, opts)
+}
+
 // ImageUse tells the image store which containers use an image, so rmi
 // and prune follow Docker's conflict rules.
 func (e *Engine) ImageUse(id digest.Digest) image.ContainerUse {

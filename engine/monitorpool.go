@@ -17,6 +17,8 @@ type monitorPool struct {
 	idle    *monitor.Pooled
 	filling bool
 	closed  bool
+	// rootfsFilling: a spare root filesystem is being made.
+	rootfsFilling bool
 }
 
 // take returns the waiting monitor, if there is one.
@@ -76,4 +78,24 @@ func (e *Engine) spawnMonitor(cfgPath string, cfg monitor.Config) (*os.Process, 
 		}
 	}
 	return monitor.Spawn(e.opts.MonitorArgv, cfgPath, cfg)
+}
+
+// prepareRootfsAhead makes, in the background, a root filesystem like c's
+// for the next container of its image (one at a time).
+func (e *Engine) prepareRootfsAhead(c *Container) {
+	e.pool.mu.Lock()
+	if e.pool.rootfsFilling || e.pool.closed {
+		e.pool.mu.Unlock()
+		return
+	}
+	e.pool.rootfsFilling = true
+	e.pool.mu.Unlock()
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		e.opts.RootFS.PrepareAhead(c.ImageChain, c.UIDMaps, c.GIDMaps, c.HostConfig.AutoRemove)
+		e.pool.mu.Lock()
+		e.pool.rootfsFilling = false
+		e.pool.mu.Unlock()
+	}()
 }

@@ -233,6 +233,8 @@ func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (p *prepar
 		return undo(fmt.Errorf("prepare the root filesystem: %w", err))
 	}
 	e.trace(t0, "start %s: rootfs", c.ID[:12])
+	// The next container of this image finds its root filesystem made.
+	defer e.prepareRootfsAhead(snap)
 	spec, err := e.buildSpec(snap, rootfs)
 	if err != nil {
 		return undo(err)

@@ -67,7 +67,7 @@ func (s *Snapshotter) Prepare(id string, chain []digest.Digest, opts *PrepareOpt
 			return "", fmt.Errorf("prepare rootfs of %s: %w", id, ErrExists)
 		}
 		want.Volatile = old.Volatile
-	} else {
+	} else if !s.takeSpare(dir, &want) {
 		if err := s.create(dir, &want); err != nil {
 			os.RemoveAll(dir)
 			return "", fmt.Errorf("prepare rootfs of %s: %w", id, err)

@@ -29,9 +29,10 @@ var ErrNotFound = errors.New("not found")
 // Snapshotter keeps unpacked layers and container root filesystems.
 // Its methods are safe for concurrent use, also by several processes.
 type Snapshotter struct {
-	root string
-	mu   sync.Mutex // serializes container create/remove within the process
-	maps idmapCache
+	root   string
+	mu     sync.Mutex // serializes container create/remove within the process
+	maps   idmapCache
+	spares []spare // root filesystems made ahead (spare_linux.go); mu
 }
 
 // Open prepares root and removes leftovers of interrupted unpacks.
@@ -39,7 +40,7 @@ func Open(root string) (*Snapshotter, error) {
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, fmt.Errorf("open snapshots at %s: %w", root, err)
 	}
-	for _, d := range []string{"layers", "containers", "tmp", "idmapped"} {
+	for _, d := range []string{"layers", "containers", "tmp", "idmapped", "spares"} {
 		mode := os.FileMode(0o700)
 		if d == "containers" {
 			mode = 0o711 // see Prepare: runtimes in a user namespace reach rootfs
@@ -52,6 +53,9 @@ func Open(root string) (*Snapshotter, error) {
 	if err := s.cleanTmp(); err != nil {
 		return nil, err
 	}
+	// Spares a crashed process left (only one process makes them: the
+	// daemon, which holds its data root's lock).
+	s.DropSpares()
 	return s, nil
 }
 
@@ -210,6 +214,7 @@ func (s *Snapshotter) RemoveLayer(chainID digest.Digest) error {
 	if len(ids) > 0 {
 		return fmt.Errorf("remove layer %s: %w (%s)", chainID, ErrLayerInUse, strings.Join(ids, ", "))
 	}
+	s.dropSparesUsing(chainID)
 	// Rename away first so a concurrent reader never sees half a layer.
 	gone := filepath.Join(s.root, "tmp", randomName())
 	if err := os.Rename(s.layerDir(chainID), gone); err != nil {

@@ -182,6 +182,9 @@ func serveDaemon(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// Spare root filesystems are made ahead while the daemon runs: they
+	// go after the engine has closed (its clean-ups may still make one).
+	defer snaps.DropSpares()
 	defer eng.Close()
 	store.InUse = eng.ImageUse
 	ln, err := api.Listen(cfg.SocketPath(), cfg.Group)
