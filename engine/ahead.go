@@ -2,6 +2,7 @@ package engine
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -57,6 +58,11 @@ func (e *Engine) startAhead(c *Container) {
 		}
 		e.trace(t0, "start %s: prepared ahead", c.ID[:12])
 		c.prepared = p
+		c.mu.Lock()
+		c.aheadReady = true
+		list := slices.Clone(c.pending)
+		c.mu.Unlock()
+		e.registerAhead(c, list)
 		p.timer = time.AfterFunc(aheadTTL, func() {
 			c.op.Lock()
 			defer c.op.Unlock()
@@ -93,6 +99,9 @@ func aheadEligible(c *Container) bool {
 func (e *Engine) takePrepared(c *Container) *preparedStart {
 	p := c.prepared
 	c.prepared = nil
+	c.mu.Lock()
+	c.aheadReady = false
+	c.mu.Unlock()
 	if p != nil && p.timer != nil {
 		p.timer.Stop()
 	}
@@ -105,6 +114,7 @@ func (e *Engine) unprepare(c *Container) {
 	if p == nil {
 		return
 	}
+	e.unregisterAhead(c)
 	e.undoCreate(c.ID)
 	select {
 	case <-p.waitCh:

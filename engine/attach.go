@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/berth-dev/berth/engine/errdefs"
@@ -26,6 +27,9 @@ type pendingAttach struct {
 	opts   AttachOptions
 	connCh chan Stream // the client's stream, once hijacked (nil: gone)
 	done   chan struct{}
+	// m is its registration with the monitor of a start made ahead
+	// (registerAhead), made before the start comes; guarded by c.mu.
+	m *monitor.AttachConn
 }
 
 // Attach connects a client's stream to the container's stdio until the
@@ -56,7 +60,13 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions, hijack
 		c.mu.Unlock()
 		return errdefs.Conflictf("container %s is %s", c.ID[:12], status)
 	}
+	ahead := o.Stream && c.aheadReady
 	c.mu.Unlock()
+	if ahead {
+		// The start was made ahead: the monitor is there, register now
+		// rather than when the start comes.
+		e.registerAhead(c, []*pendingAttach{p})
+	}
 	conn, err := hijack()
 	if err != nil {
 		p.connCh <- nil
@@ -99,11 +109,15 @@ func (e *Engine) dropPending(c *Container, p *pendingAttach) {
 func (e *Engine) connectAttach(c *Container, p *pendingAttach) {
 	c.mu.Lock()
 	tty := c.Config.Tty
+	m := p.m
+	p.m = nil
 	c.mu.Unlock()
-	m, err := monitor.Attach(e.socketPath(c.ID), p.opts.Stdin, p.opts.Stdout, p.opts.Stderr)
-	if err != nil {
-		close(p.done)
-		return
+	if m == nil {
+		var err error
+		if m, err = monitor.Attach(e.socketPath(c.ID), p.opts.Stdin, p.opts.Stdout, p.opts.Stderr); err != nil {
+			close(p.done)
+			return
+		}
 	}
 	go func() {
 		defer close(p.done)
@@ -166,4 +180,46 @@ func (e *Engine) Resize(ref string, h, w uint) error {
 		return errdefs.Conflictf("Container %s is not running", c.ID)
 	}
 	return monitor.Resize(e.socketPath(c.ID), h, w)
+}
+
+// registerAhead registers pending attach requests with the monitor of a
+// start made ahead, so the start need not: the monitor buffers nothing
+// before the start, so nothing is missed either way. One the start took
+// meanwhile, or already registered, is left alone.
+func (e *Engine) registerAhead(c *Container, list []*pendingAttach) {
+	socket := e.socketPath(c.ID)
+	for _, p := range list {
+		m, err := monitor.Attach(socket, p.opts.Stdin, p.opts.Stdout, p.opts.Stderr)
+		if err != nil {
+			continue // the start registers it
+		}
+		c.mu.Lock()
+		keep := c.aheadReady && p.m == nil && slices.Contains(c.pending, p)
+		if keep {
+			p.m = m
+		}
+		c.mu.Unlock()
+		if !keep {
+			m.Close()
+		}
+	}
+}
+
+// unregisterAhead drops the registrations of pending attach requests with
+// the monitor of a start made ahead that is being undone: they wait for
+// the start, which registers them with its own monitor.
+func (e *Engine) unregisterAhead(c *Container) {
+	c.mu.Lock()
+	c.aheadReady = false
+	var ms []*monitor.AttachConn
+	for _, p := range c.pending {
+		if p.m != nil {
+			ms = append(ms, p.m)
+			p.m = nil
+		}
+	}
+	c.mu.Unlock()
+	for _, m := range ms {
+		m.Close()
+	}
 }

@@ -63,6 +63,9 @@ type Container struct {
 	dir     string // data-root/containers/ID
 	// prepared is a start made ahead (ahead.go); guarded by op.
 	prepared *preparedStart
+	// aheadReady: prepared is there (pending attaches may register with
+	// its monitor); guarded by mu.
+	aheadReady bool
 	// createSpec is the spec create built (without the root filesystem,
 	// so without the image's users): its cgroup part is the start's.
 	createSpec *specs.Spec

@@ -1,6 +1,10 @@
 package integration
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -106,6 +110,43 @@ func TestEngineStartAhead(t *testing.T) {
 	}
 	if out := e.docker("start", "-a", id); out != "started\n" {
 		t.Fatalf("start -a after the undo: %q", out)
+	}
+
+	// A client attached to a container prepared ahead (its registration
+	// goes to that monitor) still gets the output when the preparation is
+	// undone before the start: it waits for the start, as with dockerd.
+	// (The docker CLI attaches only to running containers: the API's
+	// attach, as `docker start -a` sends it, is used directly.)
+	id = strings.TrimSpace(e.docker("create", "busybox", "echo", "attached"))
+	waitFor(t, func() bool { return exists(state(id)) })
+	conn, err := net.Dial("unix", e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1.41/containers/%s/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", id)
+	br := bufio.NewReader(conn)
+	if status, err := br.ReadString('\n'); err != nil || !strings.Contains(status, "101") {
+		t.Fatalf("attach: %q %v", status, err)
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for exists(state(id)) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.docker("start", id)
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	frames, _ := io.ReadAll(br)
+	if len(frames) < 8 || string(frames[8:]) != "attached\n" {
+		t.Fatalf("attach across an undone preparation: %q", frames)
 	}
 
 	// A copy into the container undoes it: the user is resolved again.
