@@ -27,6 +27,11 @@ import (
 // started ahead, nor are they without the runtime in-process.
 const aheadTTL = 3 * time.Second
 
+// maxAhead bounds the starts prepared ahead at once (each holds an init
+// and a monitor until its start comes): a burst of `docker create`s does
+// not make a burst of processes.
+const maxAhead = 8
+
 // aheadPossible says whether c's start can be prepared ahead.
 func (e *Engine) aheadPossible(c *Container) bool {
 	return e.opts.Lib != nil && aheadEligible(c)
@@ -34,9 +39,22 @@ func (e *Engine) aheadPossible(c *Container) bool {
 
 // startAhead prepares c's start in the background (aheadPossible).
 func (e *Engine) startAhead(c *Container) {
+	e.mu.Lock()
+	if e.aheadCount >= maxAhead {
+		e.mu.Unlock()
+		return
+	}
+	e.aheadCount++
+	e.mu.Unlock()
 	e.ahead.Add(1)
 	go func() {
 		defer e.ahead.Done()
+		held := false // the slot passes to the prepared start
+		defer func() {
+			if !held {
+				e.aheadDone()
+			}
+		}()
 		c.op.Lock()
 		defer c.op.Unlock()
 		e.mu.RLock()
@@ -58,6 +76,7 @@ func (e *Engine) startAhead(c *Container) {
 		}
 		e.trace(t0, "start %s: prepared ahead", c.ID[:12])
 		c.prepared = p
+		held = true
 		c.mu.Lock()
 		c.aheadReady = true
 		list := slices.Clone(c.pending)
@@ -95,10 +114,20 @@ func aheadEligible(c *Container) bool {
 	return true
 }
 
+// aheadDone frees a slot of maxAhead.
+func (e *Engine) aheadDone() {
+	e.mu.Lock()
+	e.aheadCount--
+	e.mu.Unlock()
+}
+
 // takePrepared returns the start made ahead for c, if any; c.op held.
 func (e *Engine) takePrepared(c *Container) *preparedStart {
 	p := c.prepared
 	c.prepared = nil
+	if p != nil {
+		e.aheadDone()
+	}
 	c.mu.Lock()
 	c.aheadReady = false
 	c.mu.Unlock()

@@ -144,6 +144,8 @@ type Engine struct {
 	ahead  sync.WaitGroup // starts being prepared ahead
 	// closing: the daemon stops; no start is prepared ahead any more.
 	closing bool
+	// aheadCount: starts prepared ahead or being prepared (maxAhead).
+	aheadCount int
 }
 
 // New opens (creating) the data and exec roots, takes the data root's

@@ -218,3 +218,32 @@ func TestEngineInitStopAtOnce(t *testing.T) {
 		e.docker("rm", id)
 	}
 }
+
+// A burst of creates does not make a burst of processes: at most eight
+// starts are prepared ahead at once.
+func TestEngineStartAheadBounded(t *testing.T) {
+	e := newEngine(t)
+	e.importBusybox()
+	var ids []string
+	for i := 0; i < 12; i++ {
+		ids = append(ids, strings.TrimSpace(e.docker("create", "busybox", "true")))
+	}
+	count := func() int {
+		n := 0
+		for _, id := range ids {
+			if _, err := os.Stat(filepath.Join(e.dir, "x", "runtime", id, "state.json")); err == nil {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, func() bool { return count() > 0 })
+	most := 0
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		most = max(most, count())
+	}
+	if most > 8 || most == 0 {
+		t.Fatalf("%d starts prepared ahead at once, want 1 to 8", most)
+	}
+	e.docker(append([]string{"rm"}, ids...)...)
+}
