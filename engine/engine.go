@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/caps"
 	"github.com/berth-dev/berth/engine/config"
 	"github.com/berth-dev/berth/engine/errdefs"
+	"github.com/berth-dev/berth/engine/netns"
 	"github.com/berth-dev/berth/internal/spawnreq"
 	"github.com/berth-dev/berth/specopts"
 	"github.com/opencontainers/go-digest"
@@ -140,7 +141,7 @@ type Engine struct {
 	wg     sync.WaitGroup
 	bg     sync.WaitGroup // cleanups after removals
 	pool   monitorPool
-	netns  netnsPool
+	netns  netns.Pool
 	ahead  sync.WaitGroup // starts being prepared ahead
 	// closing: the daemon stops; no start is prepared ahead any more.
 	closing bool
@@ -192,7 +193,7 @@ func New(o Options) (*Engine, error) {
 		e.refillMonitors()
 	}
 	if o.Lib != nil && os.Geteuid() == 0 {
-		e.netns.fill()
+		e.netns.Fill()
 	}
 	return e, nil
 }
@@ -202,7 +203,7 @@ func New(o Options) (*Engine, error) {
 func (e *Engine) Close() {
 	e.unprepareAll()
 	e.closeMonitors()
-	e.netns.close()
+	e.netns.Close()
 	e.Settle()
 	if e.lockFile != nil {
 		e.lockFile.Close()

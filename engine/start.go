@@ -245,7 +245,7 @@ func (e *Engine) prepare(c *Container, snap *Container, t0 time.Time) (p *prepar
 		}
 		// Its init joins a network namespace made ahead: set before the
 		// bundle is written, let go of once the create is done.
-		defer e.useNetns(spec)()
+		defer e.netns.Use(spec)()
 	}
 	e.trace(t0, "start %s: spec", c.ID[:12])
 	// config.json is the bundle's record (the runtime has the spec in

@@ -1,4 +1,11 @@
-package engine
+// Package netns keeps network namespaces made ahead for containers: one
+// spare at a time, with loopback up and nothing else, made on a thread of
+// its own that ends with it. A container with a network namespace of its
+// own and no user namespace (which must own it) joins the spare by path:
+// creating one costs the clone of a container's init half a millisecond
+// or more, and bringing its loopback up another step in the init. It
+// touches nothing but the namespaces it makes.
+package netns
 
 import (
 	"fmt"
@@ -11,18 +18,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// netnsPool keeps one network namespace made ahead (loopback up, nothing
-// else), for a container with a network namespace of its own and no user
-// namespace (--network none, and the default until bridge networking):
-// creating one costs the clone of the container's init half a millisecond
-// or more, and bringing its loopback up another round trip in the init.
-// The container joins it by path; once its init is in it, the daemon lets
-// go of it, and it lives as long as the container's processes.
-type netnsPool struct {
+// Pool holds the spare. The zero value is ready to use.
+type Pool struct {
 	mu      sync.Mutex
 	spare   *os.File
 	filling bool
-	off     bool // creating one failed: the kernel or its limits say no
+	off     bool // closed, or creating one failed: the kernel or its limits say no
 }
 
 // newNetns makes a network namespace with lo up, on a thread of its own
@@ -73,8 +74,8 @@ func loopbackUp() error {
 	return nil
 }
 
-// fill makes the spare in the background unless there is one.
-func (p *netnsPool) fill() {
+// Fill makes the spare in the background unless there is one.
+func (p *Pool) Fill() {
 	p.mu.Lock()
 	if p.spare != nil || p.filling || p.off {
 		p.mu.Unlock()
@@ -86,19 +87,23 @@ func (p *netnsPool) fill() {
 		f, err := newNetns()
 		p.mu.Lock()
 		p.filling = false
-		if err != nil {
+		switch {
+		case err != nil:
 			p.off = true
-		} else {
+		case p.off:
+			f.Close()
+		default:
 			p.spare = f
 		}
 		p.mu.Unlock()
 	}()
 }
 
-// useNetns points a spec's new network namespace at the spare one, if
-// the container gets one of its own and no user namespace (which must own
-// it). The returned function lets go of it, after the container's create.
-func (e *Engine) useNetns(spec *specs.Spec) func() {
+// Use points a spec's new network namespace at the spare, if the
+// container gets one of its own and no user namespace, and starts making
+// the next. The returned function lets go of it: call it once the
+// container's init is in it (after the runtime's create).
+func (p *Pool) Use(spec *specs.Spec) func() {
 	if spec.Linux == nil {
 		return func() {}
 	}
@@ -114,12 +119,11 @@ func (e *Engine) useNetns(spec *specs.Spec) func() {
 	if net < 0 {
 		return func() {}
 	}
-	p := &e.netns
 	p.mu.Lock()
 	f := p.spare
 	p.spare = nil
 	p.mu.Unlock()
-	p.fill()
+	p.Fill()
 	if f == nil {
 		return func() {}
 	}
@@ -127,8 +131,8 @@ func (e *Engine) useNetns(spec *specs.Spec) func() {
 	return func() { f.Close() }
 }
 
-// closeNetns drops the spare.
-func (p *netnsPool) close() {
+// Close drops the spare and makes no more.
+func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.off = true
