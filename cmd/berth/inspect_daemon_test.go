@@ -5,15 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,66 +51,8 @@ func addSubIDs(t *testing.T, name string) {
 	}
 }
 
-// startDaemon runs `berth daemon` on a private socket, data root and exec
-// root, and stops it by its PID when the test ends. It returns the -H
-// value.
-func startDaemon(t *testing.T, extra ...string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "berth-test-daemon-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Remapped container roots must reach their layers under the data root.
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "berth.sock")
-	// An empty daemon.json: the host's /etc/berth/daemon.json stays out.
-	if err := os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"daemon", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"-H", "unix://" + sock, "--config", filepath.Join(dir, "daemon.json")}, extra...)
-	cmd := exec.Command(testutil.BerthBinary(t), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}}
-	for range 200 {
-		if resp, err := client.Get("http://berth/_ping"); err == nil {
-			resp.Body.Close()
-			return "unix://" + sock
-		}
-		select {
-		case <-done:
-			out, _ := os.ReadFile(logf.Name())
-			t.Fatalf("berth daemon exited: %s", out)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	out, _ := os.ReadFile(logf.Name())
-	t.Fatalf("berth daemon did not answer on %s: %s", sock, out)
-	return ""
-}
+// startDaemon is testutil.StartDaemon: a private daemon, stopped at the end.
+func startDaemon(t *testing.T, extra ...string) string { return testutil.StartDaemon(t, extra...) }
 
 // dockerCLI runs the docker CLI against host and fails the test on error.
 func dockerCLI(t *testing.T, host string) func(stdin []byte, args ...string) string {

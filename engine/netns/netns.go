@@ -9,6 +9,7 @@ package netns
 
 import (
 	"fmt"
+	"github.com/berth-dev/berth/internal/loopback"
 	"os"
 	"runtime"
 	"strconv"
@@ -42,7 +43,7 @@ func newNetns() (*os.File, error) {
 			ch <- result{err: fmt.Errorf("unshare network namespace: %w", err)}
 			return
 		}
-		if err := loopbackUp(); err != nil {
+		if err := loopback.Up(); err != nil {
 			ch <- result{err: err}
 			return
 		}
@@ -51,27 +52,6 @@ func newNetns() (*os.File, error) {
 	}()
 	r := <-ch
 	return r.f, r.err
-}
-
-// loopbackUp brings up lo in the calling thread's network namespace.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("loopback: socket: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("loopback: get flags: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("loopback: bring lo up: %w", err)
-	}
-	return nil
 }
 
 // Fill makes the spare in the background unless there is one.

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/loopback"
 	"os"
 	"runtime"
 	"strconv"
@@ -107,7 +108,7 @@ func run(conn *bootstrap.Conn, cfg *bootstrap.Config) error {
 	if !cfg.Exec {
 		// Only a namespace of its own: a joined one is someone else's.
 		if p, ok := nsPath(spec, specs.NetworkNamespace); ok && p == "" {
-			if err := loopbackUp(); err != nil {
+			if err := loopback.Up(); err != nil {
 				return err
 			}
 		}

@@ -37,28 +37,6 @@ func setns(j bootstrap.JoinNS) error {
 	return nil
 }
 
-// loopbackUp brings up lo in a new network namespace, as runc does, so
-// localhost works without a network plugin.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("loopback: socket: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("loopback: get flags: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("loopback: bring lo up: %w", err)
-	}
-	return nil
-}
-
 // applySysctls writes linux.sysctl through the container's /proc (the
 // runtime has checked each key is namespaced).
 func applySysctls(spec *specs.Spec) error {

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,54 +18,8 @@ import (
 	"github.com/berth-dev/berth/registry"
 )
 
-// startDaemon runs `berth daemon` on a private socket and data root and
-// stops it (by its PID) when the test ends. It returns the docker -H value.
-func startDaemon(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "berth.sock")
-	log, err := os.Create(filepath.Join(dir, "daemon.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(testutil.BerthBinary(t), "daemon", "--data-root", filepath.Join(dir, "data"),
-		"--exec-root", filepath.Join(dir, "exec"), "-H", "unix://"+sock)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		log.Close()
-	})
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}}
-	for range 200 {
-		if resp, err := client.Get("http://berth/_ping"); err == nil {
-			resp.Body.Close()
-			return "unix://" + sock
-		}
-		select {
-		case <-done:
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("berth daemon exited: %s", out)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	out, _ := os.ReadFile(log.Name())
-	t.Fatalf("berth daemon did not answer on %s: %s", sock, out)
-	return ""
-}
+// startDaemon is testutil.StartDaemon: a private daemon, stopped at the end.
+func startDaemon(t *testing.T, extra ...string) string { return testutil.StartDaemon(t, extra...) }
 
 // seedRegistry pushes busybox (built from busybox-static) to the registry
 // as berth-test/busybox:v1 and berth-test/other:v1, from a store of the
