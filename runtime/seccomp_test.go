@@ -52,3 +52,23 @@ func TestSeccompDockerDefaultDeniesWithEPERM(t *testing.T) {
 		t.Fatalf("unconfined:\n%s", out)
 	}
 }
+
+// A profile may deny what the runtime itself would call after loading
+// it: here getcwd, with no_new_privs off so the filter is loaded before
+// the user is taken (runtime-tools' linux_seccomp test). The container
+// still starts, in its cwd, and the process sees the denial.
+func TestSeccompDenyGetcwdStillStarts(t *testing.T) {
+	e := newEnv(t)
+	denyGetcwd := func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Process.Cwd = "/tmp"
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Syscalls:      []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: specs.ActErrno}},
+		}
+	}
+	out := e.mustRun([]string{"sh", "-c", "ls -d ../tmp/. >/dev/null && echo in-tmp; /bin/pwd -P || echo pwd-failed"}, denyGetcwd)
+	if !strings.Contains(out, "in-tmp") || !strings.Contains(out, "pwd-failed") {
+		t.Fatalf("getcwd denied: %q", out)
+	}
+}
