@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/engine"
 	"github.com/berth-dev/berth/engine/errdefs"
+	"github.com/berth-dev/berth/engine/jsonlog"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -231,7 +232,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tail, err := engine.ParseTail(q.Get("tail"))
+	tail, err := jsonlog.ParseTail(q.Get("tail"))
 	if err != nil {
 		return err
 	}

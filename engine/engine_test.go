@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,42 +43,6 @@ func TestParseSignal(t *testing.T) {
 		if _, err := ParseSignal(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
-	}
-}
-
-func TestSeekTailAndLogs(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "log")
-	var lines []string
-	for i := 0; i < 5; i++ {
-		lines = append(lines, `{"log":"line`+itoa(i)+`\n","stream":"stdout","time":"2026-01-01T00:00:0`+itoa(i)+`Z"}`)
-	}
-	os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
-	f, _ := os.Open(p)
-	defer f.Close()
-	if err := seekTail(f, 2); err != nil {
-		t.Fatal(err)
-	}
-	rest := make([]byte, 1000)
-	n, _ := f.Read(rest)
-	if !strings.HasPrefix(string(rest[:n]), `{"log":"line3`) {
-		t.Fatalf("tail 2 starts at %q", rest[:n])
-	}
-	var buf bytes.Buffer
-	lw := newLogWriter(&buf, true, LogsOptions{Stdout: true, Timestamps: true,
-		Since: time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC), Until: time.Date(2026, 1, 1, 0, 0, 3, 0, time.UTC)})
-	for _, l := range lines {
-		if lw.entry([]byte(l)) {
-			break
-		}
-	}
-	if buf.String() != "2026-01-01T00:00:01.000000000Z line1\n2026-01-01T00:00:02.000000000Z line2\n2026-01-01T00:00:03.000000000Z line3\n" {
-		t.Fatalf("since/until/timestamps: %q", buf.String())
-	}
-	if n, err := ParseTail("all"); err != nil || n != -1 {
-		t.Fatal("tail all")
-	}
-	if _, err := ParseTail("-3"); err == nil {
-		t.Fatal("negative tail accepted")
 	}
 }
 
@@ -146,22 +109,6 @@ func TestCheckExecutable(t *testing.T) {
 	}
 	if exitCodeFor(checkExecutable(root, p("nosuch"))) != 127 || exitCodeFor(checkExecutable(root, p("/data"))) != 126 {
 		t.Fatal("exit codes")
-	}
-}
-
-func TestHostRootMapsEtcFilesAndBinds(t *testing.T) {
-	c := &Container{HostnamePath: "/d/hostname", HostsPath: "/d/hosts", ResolvPath: "/d/resolv.conf",
-		HostConfig: &container.HostConfig{Binds: []string{"/srv/data:/data:ro"}}}
-	for in, want := range map[string][2]string{
-		"/etc/hostname":  {"/d", "/hostname"},
-		"/data/x/y":      {"/srv/data", "/x/y"},
-		"/etc/passwd":    {"/rootfs", "/etc/passwd"},
-		"../../etc/host": {"/rootfs", "/etc/host"},
-	} {
-		root, rel := hostRoot(c, "/rootfs", in)
-		if root != want[0] || rel != want[1] {
-			t.Errorf("%s: %s %s, want %v", in, root, rel, want)
-		}
 	}
 }
 
