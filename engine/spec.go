@@ -58,7 +58,7 @@ func (e *Engine) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
 		specopts.WithUlimits(ulimits, hc.Ulimits, e.canRaise),
 		specopts.WithOOMScoreAdj(hc.OomScoreAdj),
 		specopts.WithSysctls(hc.Sysctls),
-		specopts.WithCgroupsPath(cgroupsPath(hc.CgroupParent, c.ID)),
+		specopts.WithCgroupsPath(cgroupsPath(hc.CgroupParent, e.opts.Config.CgroupParent, c.ID)),
 		specopts.WithMounts(specopts.MountSet{
 			Binds: hc.Binds, Mounts: hc.Mounts, Tmpfs: hc.Tmpfs, ReadonlyRootfs: hc.ReadonlyRootfs,
 			ShmSize: hc.ShmSize, Hostname: c.HostnamePath, Hosts: c.HostsPath, ResolvConf: c.ResolvPath,
@@ -81,8 +81,12 @@ func (e *Engine) buildSpec(c *Container, rootfs string) (*specs.Spec, error) {
 	return s, nil
 }
 
-// cgroupsPath is /berth/ID, or under --cgroup-parent.
-func cgroupsPath(parent, id string) string {
+// cgroupsPath is /berth/ID, or under the container's --cgroup-parent, or
+// under the daemon's.
+func cgroupsPath(parent, daemonParent, id string) string {
+	if parent == "" {
+		parent = daemonParent
+	}
 	if parent == "" {
 		parent = "/berth"
 	}

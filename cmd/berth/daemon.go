@@ -41,6 +41,7 @@ func runDaemon(args []string) int {
 	execRoot := fs.String("exec-root", "", "Root directory of execution state (default "+config.DefaultExecRoot+")")
 	remap := fs.String("userns-remap", "", "User/Group setting for user namespaces (user, user:group or default)")
 	seccompProfile := fs.String("seccomp-profile", "", "Path to the default seccomp profile")
+	cgroupParent := fs.String("cgroup-parent", "", "Parent cgroup for all containers (default /berth)")
 	runtimeBin := fs.String("runtime", "", "OCI runtime binary (default berth-runtime beside berth)")
 	logLevel := fs.StringP("log-level", "l", "", "Logging level (debug, info, warn, error, fatal)")
 	liveRestore := fs.Bool("live-restore", true, "Keep containers running when the daemon stops")
@@ -73,6 +74,7 @@ func runDaemon(args []string) int {
 	set(&cfg.UsernsRemap, "userns-remap", *remap)
 	set(&cfg.SeccompProfile, "seccomp-profile", *seccompProfile)
 	set(&cfg.Runtime, "runtime", *runtimeBin)
+	set(&cfg.CgroupParent, "cgroup-parent", *cgroupParent)
 	set(&cfg.LogLevel, "log-level", *logLevel)
 	if fs.Changed("live-restore") || !cfg.LiveRestoreSet() {
 		cfg.SetLiveRestore(*liveRestore)

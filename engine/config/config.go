@@ -47,6 +47,9 @@ type Config struct {
 	// Runtime is the OCI runtime binary; empty means berth-runtime beside
 	// the berth binary.
 	Runtime string `json:"runtime,omitempty"`
+	// CgroupParent is the cgroup containers are made under when they do
+	// not name one (default /berth), as dockerd's cgroup-parent.
+	CgroupParent string `json:"cgroup-parent,omitempty"`
 	// registry.Config holds insecure-registries, registry-mirrors and
 	// max-concurrent-downloads/-uploads (its fields are daemon.json keys).
 	registry.Config
@@ -54,7 +57,7 @@ type Config struct {
 
 // known lists the accepted keys, for the "did you mean" hint.
 var known = []string{"userns-remap", "seccomp-profile", "default-ulimits", "data-root",
-	"exec-root", "group", "live-restore", "log-level", "hosts", "debug", "runtime",
+	"exec-root", "group", "live-restore", "log-level", "hosts", "debug", "runtime", "cgroup-parent",
 	"insecure-registries", "registry-mirrors", "max-concurrent-downloads", "max-concurrent-uploads"}
 
 // Load reads a daemon.json. A missing file at the default path is not an
@@ -173,6 +176,16 @@ func (c *Config) Validate() error {
 		}
 		if _, err := units.ParseUlimit(fmt.Sprintf("%s=%d:%d", u.Name, u.Soft, u.Hard)); err != nil {
 			return fmt.Errorf("default-ulimits: %w", err)
+		}
+	}
+	if p := c.CgroupParent; p != "" {
+		for _, el := range strings.Split(p, "/") {
+			if el == ".." {
+				return fmt.Errorf("cgroup-parent %q: \"..\" would leave the cgroup tree: give a path like /berth", p)
+			}
+		}
+		if strings.ContainsRune(p, 0) || strings.HasSuffix(p, ".slice") {
+			return fmt.Errorf("cgroup-parent %q: give a cgroupfs path like /berth (the systemd driver is not supported by the daemon)", p)
 		}
 	}
 	for _, h := range c.Hosts {

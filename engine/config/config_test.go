@@ -18,15 +18,16 @@ func TestParseRejectsUnknownKeys(t *testing.T) {
 func TestParseKnownKeys(t *testing.T) {
 	var c Config
 	err := Parse([]byte(`{"userns-remap":"mtk","data-root":"/d","live-restore":true,
-		"default-ulimits":{"nofile":{"Name":"nofile","Soft":1024,"Hard":2048}},"log-level":"debug"}`), &c)
+		"default-ulimits":{"nofile":{"Name":"nofile","Soft":1024,"Hard":2048}},"log-level":"debug","cgroup-parent":"/ci/berth"}`), &c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.UsernsRemap != "mtk" || c.DataRoot != "/d" || !c.LiveRestore || c.DefaultUlimits["nofile"].Hard != 2048 {
+	if c.UsernsRemap != "mtk" || c.DataRoot != "/d" || !c.LiveRestore || c.DefaultUlimits["nofile"].Hard != 2048 || c.CgroupParent != "/ci/berth" {
 		t.Fatalf("parsed %+v", c)
 	}
 	for _, bad := range []string{`{"log-level":"loud"}`, `{"live-restore":"yes"}`, `[1]`, `{"hosts":["tcp://0.0.0.0:1"]}`,
-		`{"default-ulimits":{"nofile":{"Name":"nproc","Soft":1,"Hard":1}}}`, `{"userns-remap":":g"}`} {
+		`{"default-ulimits":{"nofile":{"Name":"nproc","Soft":1,"Hard":1}}}`, `{"userns-remap":":g"}`,
+		`{"cgroup-parent":"../../escape"}`, `{"cgroup-parent":"/a/../.."}`, `{"cgroup-parent":"system.slice"}`} {
 		if err := Parse([]byte(bad), &Config{}); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}

@@ -15,8 +15,9 @@ import (
 // StartDaemon runs `berth daemon` on a private socket, data root and exec
 // root (under a short temporary directory: unix socket paths are limited
 // to 108 bytes), with an empty daemon.json so the host's
-// /etc/berth/daemon.json stays out, and stops it by its PID when the test
-// ends. extra are further daemon flags. It returns the -H value.
+// /etc/berth/daemon.json stays out, its containers under a cgroup parent
+// of its own, and stops it by its PID when the test ends. extra are
+// further daemon flags. It returns the -H value.
 func StartDaemon(t testing.TB, extra ...string) string {
 	t.Helper()
 	RequiresRoot(t)
@@ -35,8 +36,12 @@ func StartDaemon(t testing.TB, extra ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its containers' cgroups go under a parent of the test's own,
+	// removed when the test ends (registered first: cleanups run last
+	// first, so after the daemon has stopped).
+	parent := OwnCgroup(t, "daemon")
 	args := append([]string{"daemon", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"-H", "unix://" + sock, "--config", filepath.Join(dir, "daemon.json")}, extra...)
+		"-H", "unix://" + sock, "--config", filepath.Join(dir, "daemon.json"), "--cgroup-parent", parent}, extra...)
 	cmd := exec.Command(BerthBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -46,11 +46,29 @@ func BerthBinary(t testing.TB) string {
 		return p
 	}
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "berth-bin-")
+		// Built in a directory of this process's own inside the
+		// repository's build/, then renamed into build/test-bin: test
+		// packages run in parallel and each builds once, and nothing is
+		// left in /tmp. A rename replaces the file a running test may be
+		// executing without disturbing it.
+		binDir := filepath.Join(RepoRoot(), "build", "test-bin")
+		if buildErr = os.MkdirAll(binDir, 0o755); buildErr != nil {
+			return
+		}
+		dir, err := os.MkdirTemp(filepath.Dir(binDir), "test-bin-tmp-")
 		if err != nil {
 			buildErr = err
 			return
 		}
+		defer os.RemoveAll(dir)
+		defer func() {
+			for _, name := range []string{"berth", "berth-runtime"} {
+				if buildErr == nil {
+					buildErr = os.Rename(filepath.Join(dir, name), filepath.Join(binDir, name))
+				}
+			}
+			builtPath = filepath.Join(binDir, "berth")
+		}()
 		builtPath = filepath.Join(dir, "berth")
 		helper := filepath.Join(RepoRoot(), "internal/nsjoin/embedded/berth-nsenter")
 		os.MkdirAll(filepath.Dir(helper), 0o755)

@@ -146,7 +146,7 @@ func TestBerthCLIStartsDaemon(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	cfg := filepath.Join(dir, "daemon.json")
-	os.WriteFile(cfg, []byte(`{"data-root":"`+dir+`/data","exec-root":"`+dir+`/x"}`), 0o644)
+	os.WriteFile(cfg, []byte(`{"data-root":"`+dir+`/data","exec-root":"`+dir+`/x","cgroup-parent":"`+testutil.OwnCgroup(t, "cli")+`"}`), 0o644)
 	sock := "unix://" + dir + "/berth.sock"
 	cmd := exec.Command(testutil.BerthBinary(t), "info")
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+sock, "BERTH_DAEMON_CONFIG="+cfg)

@@ -48,7 +48,7 @@ func newEngine(t *testing.T, extra ...string) *engineEnv {
 	os.Mkdir(e.dockerC, 0o700)
 	e.args = append([]string{"daemon", "--config", filepath.Join(dir, "daemon.json"),
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "x"),
-		"-H", "unix://" + e.sock}, extra...)
+		"-H", "unix://" + e.sock, "--cgroup-parent", testutil.OwnCgroup(t, "engine")}, extra...)
 	os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644)
 	e.start()
 	t.Cleanup(e.cleanup)

@@ -156,7 +156,7 @@ func TestDockerdDrivesBerthRuntime(t *testing.T) {
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", execRoot,
 		"--pidfile", filepath.Join(dir, "dockerd.pid"), "-H", "unix://"+sock,
 		"--bridge=none", "--iptables=false", "--ip-masq=false", "--ip6tables=false",
-		"--add-runtime", "berth="+rt, "--storage-driver", "overlay2")
+		"--add-runtime", "berth="+rt, "--storage-driver", "overlay2", "--cgroup-parent", testutil.OwnCgroup(t, "dockerd"))
 	waitUnixHTTP(t, sock, "/_ping", 60*time.Second)
 	docker := cli{t: t, name: "docker", pre: []string{"-H", "unix://" + sock}}
 
@@ -259,8 +259,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// containerd puts a namespace's containers under the cgroup /NS,
+	// which it never removes (removed after containerd stops).
+	ns := strings.TrimPrefix(testutil.OwnCgroup(t, "ctr"), "/")
 	daemonProc(t, filepath.Join(dir, "containerd.log"), "containerd", "--config", filepath.Join(dir, "config.toml"))
-	ns := fmt.Sprintf("berth-test-%04x", rand.Intn(1<<16))
 	ctr := cli{t: t, name: "ctr", pre: []string{"--address", sock, "--namespace", ns}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {

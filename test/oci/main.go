@@ -16,7 +16,8 @@
 //
 // It owns nothing but its build directory and the temporary directories
 // it makes; containers left behind are deleted through the runtime that
-// made them, from its private root.
+// made them, from its private root, and the parent cgroups the suite's
+// containers leave are removed unless they were there before.
 package main
 
 import (
@@ -32,6 +33,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/cgroups"
 )
 
 type runtimeSpec struct {
@@ -119,6 +122,7 @@ func run() int {
 		}
 		files = kept
 	}
+	defer removeSuiteCgroups()()
 	results := map[string]map[string]outcome{}
 	for _, f := range files {
 		name := testName(f)
@@ -162,6 +166,48 @@ func run() int {
 	}
 	fmt.Fprintf(os.Stderr, "oci: %s passes every file another runtime passes\n", *require)
 	return 0
+}
+
+// The suite's containers use the cgroups /cgrouptest/... and (relative to
+// the runtime's own) testdir/cgrouptest/...; deleting a container removes
+// its leaf, not the parents, and runtimes differ on what "relative" means
+// on v1 (crun takes the root of every hierarchy). removeSuiteCgroups notes
+// which of those directories exist already and returns a function that
+// removes the others, deepest first.
+func removeSuiteCgroups() func() {
+	var made []string
+	seen := map[string]bool{}
+	for _, p := range []string{"/cgrouptest", "/testdir", "testdir"} {
+		m, err := cgroups.New(cgroups.Config{Path: p})
+		if err != nil {
+			continue
+		}
+		for _, dir := range m.Paths() {
+			if seen[dir] {
+				continue
+			}
+			seen[dir] = true
+			if _, err := os.Stat(dir); os.IsNotExist(err) {
+				made = append(made, dir)
+			}
+		}
+	}
+	return func() {
+		for _, top := range made {
+			var dirs []string
+			filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					dirs = append(dirs, p)
+				}
+				return nil
+			})
+			for i := len(dirs) - 1; i >= 0; i-- {
+				if err := os.Remove(dirs[i]); err != nil {
+					fmt.Fprintf(os.Stderr, "oci: remove the suite's cgroup: %v\n", err)
+				}
+			}
+		}
+	}
 }
 
 func testName(path string) string { return strings.TrimSuffix(filepath.Base(path), ".t") }
