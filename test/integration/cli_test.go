@@ -606,7 +606,12 @@ func TestCLIDaemonOnDemand(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "berth.sock")
 	execRoot := filepath.Join(dir, "exec")
-	env := append(os.Environ(), "DOCKER_HOST=unix://"+sock, "BERTH_DATA_ROOT="+filepath.Join(dir, "data"), "BERTH_EXEC_ROOT="+execRoot)
+	// The host's /etc/berth/daemon.json stays out; containers go under a
+	// cgroup parent of the test's own (removed after the daemon stops).
+	cfg := filepath.Join(dir, "daemon.json")
+	os.WriteFile(cfg, []byte(`{"cgroup-parent":"`+testutil.OwnCgroup(t, "ondemand")+`"}`), 0o644)
+	env := append(os.Environ(), "DOCKER_HOST=unix://"+sock, "BERTH_DATA_ROOT="+filepath.Join(dir, "data"), "BERTH_EXEC_ROOT="+execRoot,
+		"BERTH_DAEMON_CONFIG="+cfg)
 	t.Cleanup(func() { stopDaemonAt(t, sock) })
 	defer func() {
 		cmd := exec.Command(berth, "container", "prune", "-f")

@@ -31,6 +31,8 @@ type engineEnv struct {
 	done    chan struct{}
 	log     *os.File
 	dockerC string // DOCKER_CONFIG directory
+	// cgroupParent is the daemon's --cgroup-parent, the test's own.
+	cgroupParent string
 }
 
 func newEngine(t *testing.T, extra ...string) *engineEnv {
@@ -44,11 +46,12 @@ func newEngine(t *testing.T, extra ...string) *engineEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &engineEnv{t: t, dir: dir, sock: filepath.Join(dir, "berth.sock"), dockerC: filepath.Join(dir, "docker-config")}
+	e := &engineEnv{t: t, dir: dir, sock: filepath.Join(dir, "berth.sock"), dockerC: filepath.Join(dir, "docker-config"),
+		cgroupParent: testutil.OwnCgroup(t, "engine")}
 	os.Mkdir(e.dockerC, 0o700)
 	e.args = append([]string{"daemon", "--config", filepath.Join(dir, "daemon.json"),
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "x"),
-		"-H", "unix://" + e.sock, "--cgroup-parent", testutil.OwnCgroup(t, "engine")}, extra...)
+		"-H", "unix://" + e.sock, "--cgroup-parent", e.cgroupParent}, extra...)
 	os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644)
 	e.start()
 	t.Cleanup(e.cleanup)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/testutil"
 )
 
 // TestEngineRunFlags: docker run flags users expect, each checked from
@@ -47,6 +49,13 @@ func TestEngineRunFlags(t *testing.T) {
 	}
 	if out := e.docker("run", "--rm", "--pid", "host", "busybox", "sh", "-c", "test -d /proc/1/ && cat /proc/1/comm"); out == "sh\n" || out == "" {
 		t.Errorf("--pid host sees %q as PID 1", out)
+	}
+
+	// --cgroup-parent puts the container under the given cgroup instead
+	// of the daemon's parent (the cgroup namespace is the host's on v1).
+	parent := testutil.OwnCgroup(t, "run")
+	if out := e.docker("run", "--rm", "--cgroupns", "host", "--cgroup-parent", parent, "busybox", "grep", "pids", "/proc/self/cgroup"); !strings.Contains(out, ":"+parent+"/") {
+		t.Errorf("--cgroup-parent %s: /proc/self/cgroup says %q", parent, out)
 	}
 
 	// Resource flags land in the container's cgroup.

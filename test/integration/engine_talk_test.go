@@ -106,8 +106,8 @@ func TestEngineTalk(t *testing.T) {
 		defer e.docker("rm", "-f", id)
 		pid := strings.TrimSpace(e.docker("inspect", "-f", "{{.State.Pid}}", id))
 		dir := cgroupDir(t, pid, "cpu")
-		if !strings.Contains(dir, id) {
-			t.Errorf("cgroup %s does not name the container", dir)
+		if !strings.HasSuffix(dir, e.cgroupParent+"/"+id) {
+			t.Errorf("cgroup %s is not the container's under the daemon's --cgroup-parent %s", dir, e.cgroupParent)
 		}
 		for file, want := range map[string]string{"cpu.cfs_period_us": "2000", "cpu.max": "1000 2000"} {
 			data, err := os.ReadFile(filepath.Join(dir, file))
