@@ -47,6 +47,11 @@ type Options struct {
 	SkipDevices bool
 	// NoChown keeps the caller as the owner of everything (non-root use).
 	NoChown bool
+	// KeepDirKinds refuses an entry that would replace an existing
+	// directory with a non-directory or the reverse, instead of removing
+	// what is there: docker cp's noOverwriteDirNonDir, without which a
+	// file named like a directory would wipe the directory.
+	KeepDirKinds bool
 }
 
 // Stats describes what Apply wrote.
@@ -190,6 +195,13 @@ func (a *applier) entry(hdr *tar.Header) error {
 	}
 	var st unix.Stat_t
 	exists := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+	if exists && a.opts.KeepDirKinds {
+		if isDir, wantDir := st.Mode&unix.S_IFMT == unix.S_IFDIR, hdr.Typeflag == tar.TypeDir; isDir && !wantDir {
+			return fmt.Errorf("cannot overwrite directory %q with a non-directory", rel)
+		} else if !isDir && wantDir {
+			return fmt.Errorf("cannot overwrite non-directory %q with a directory", rel)
+		}
+	}
 	if exists && !(hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
 		if hdr.Typeflag == tar.TypeLink {
 			if t, err := CleanName(hdr.Linkname); err == nil && t == rel {

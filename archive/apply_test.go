@@ -364,3 +364,42 @@ func TestApplyWhiteoutsDelete(t *testing.T) {
 		}
 	}
 }
+
+// With KeepDirKinds an entry never replaces a directory with a file (or
+// a file with a directory); without it, it does, as a layer must.
+func TestApplyKeepDirKinds(t *testing.T) {
+	dest, _ := sandbox(t)
+	os.MkdirAll(filepath.Join(dest, "etc"), 0o755)
+	os.WriteFile(filepath.Join(dest, "etc", "passwd"), []byte("root"), 0o644)
+	os.WriteFile(filepath.Join(dest, "file"), []byte("x"), 0o644)
+	for _, c := range []struct {
+		e    entry
+		want string
+	}{
+		{entry{name: "etc", body: "not a dir"}, `cannot overwrite directory "etc" with a non-directory`},
+		{entry{name: "etc", typ: tar.TypeSymlink, link: "/tmp"}, `cannot overwrite directory "etc" with a non-directory`},
+		{entry{name: "file", typ: tar.TypeDir, mode: 0o755}, `cannot overwrite non-directory "file" with a directory`},
+	} {
+		_, err := Apply(dest, bytes.NewReader(mkTar(t, c.e)), Options{KeepDirKinds: true})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s (type %c): %v, want %q", c.e.name, c.e.typ, err, c.want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "etc", "passwd")); err != nil || string(b) != "root" {
+		t.Fatalf("etc/passwd after refused entries: %q %v", b, err)
+	}
+	// The same kind replaces, as without the option.
+	if _, err := Apply(dest, bytes.NewReader(mkTar(t, entry{name: "file", body: "new"}, entry{name: "etc", typ: tar.TypeDir, mode: 0o755})), Options{KeepDirKinds: true}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dest, "file")); string(b) != "new" {
+		t.Fatalf("file not replaced: %q", b)
+	}
+	// Without the option the directory goes, as a layer's file replaces it.
+	if _, err := Apply(dest, bytes.NewReader(mkTar(t, entry{name: "etc", body: "flat"})), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dest, "etc")); string(b) != "flat" {
+		t.Fatalf("layer semantics: etc = %q", b)
+	}
+}

@@ -132,6 +132,7 @@ func (e *Engine) ArchivePut(ref, p string, body io.Reader, noOverwriteDirNonDir,
 	}
 	return e.withRootfsFor(c, true, func(rootfs string) error {
 		root, rel := ctrfs.HostRoot(ctrMounts(c), rootfs, p)
-		return ctrfs.Extract(root, rel, p, body, uids, gids, copyUIDGID)
+		return ctrfs.Extract(root, rel, p, body, ctrfs.ExtractOptions{
+			UIDs: uids, GIDs: gids, CopyUIDGID: copyUIDGID, NoOverwriteDirNonDir: noOverwriteDirNonDir})
 	})
 }

@@ -111,13 +111,25 @@ func WriteTree(tw *tar.Writer, root, rel, name string) error {
 	return walk(rel, name)
 }
 
+// ExtractOptions are the container's and the request's settings for
+// Extract.
+type ExtractOptions struct {
+	// UIDs and GIDs are the container's id mappings (none: not remapped).
+	UIDs, GIDs []specs.LinuxIDMapping
+	// CopyUIDGID keeps the owners in the stream (mapped); without it
+	// files belong to container root.
+	CopyUIDGID bool
+	// NoOverwriteDirNonDir refuses to replace a directory with a
+	// non-directory or the reverse (the docker CLI always asks for it).
+	NoOverwriteDirNonDir bool
+}
+
 // Extract unpacks the tar body into the directory rel inside root (p is
 // the path the client asked for, which names errors). Entries can never
 // land outside root (tar-slip, absolute names, symlinks in the stream or
-// in the container are resolved inside it). uids and gids are the
-// container's id mappings (none: not remapped); without copyUIDGID files
-// belong to container root, with it the owners in the stream are mapped.
-func Extract(root, rel, p string, body io.Reader, uids, gids []specs.LinuxIDMapping, copyUIDGID bool) error {
+// in the container are resolved inside it).
+func Extract(root, rel, p string, body io.Reader, o ExtractOptions) error {
+	uids, gids, copyUIDGID := o.UIDs, o.GIDs, o.CopyUIDGID
 	st, err := Stat(root, rel, p)
 	if err != nil {
 		return err
@@ -133,7 +145,7 @@ func Extract(root, rel, p string, body io.Reader, uids, gids []specs.LinuxIDMapp
 	}
 	defer dir.Close()
 	dest := fmt.Sprintf("/proc/self/fd/%d", dir.Fd())
-	opts := archive.Options{Whiteouts: archive.WhiteoutDelete}
+	opts := archive.Options{Whiteouts: archive.WhiteoutDelete, KeepDirKinds: o.NoOverwriteDirNonDir}
 	rootUID, rootGID := 0, 0
 	if len(uids) > 0 {
 		rootUID, rootGID = int(uids[0].HostID), int(gids[0].HostID)

@@ -481,6 +481,19 @@ func TestCLICopy(t *testing.T) {
 	if br.code != 1 || !strings.Contains(br.err, "Could not find the file /nonexistent") {
 		t.Errorf("cp of a missing file: %v", br)
 	}
+	// A file named like a directory of the container never replaces it
+	// (the CLIs ask for noOverwriteDirNonDir): before, it wiped /etc.
+	flat := t.TempDir()
+	os.WriteFile(filepath.Join(flat, "etc"), []byte("flat\n"), 0o644)
+	br, dr := e.both("cp", filepath.Join(flat, "etc"), name+":/")
+	for _, r := range []cliResult{br, dr} {
+		if r.code != 1 || !strings.Contains(r.err, "cannot overwrite directory") {
+			t.Errorf("cp of a file over /etc: %v", r)
+		}
+	}
+	if out := e.ok("exec", name, "sh", "-c", "test -d /etc && head -c 5 /etc/passwd"); out != "root:" {
+		t.Errorf("/etc after the refused cp: %q", out)
+	}
 	// A symlink in the container pointing at a host path is copied as a link, never followed on the host.
 	e.ok("exec", name, "ln", "-s", "/etc/shadow", "/tmp/evil")
 	e.ok("cp", name+":/tmp/evil", filepath.Join(dst, "evil"))
