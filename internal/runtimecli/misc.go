@@ -3,6 +3,7 @@ package runtimecli
 import (
 	"github.com/berth-dev/berth/caps"
 	"github.com/berth-dev/berth/ns"
+	"github.com/berth-dev/berth/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 )
 
@@ -42,8 +43,10 @@ func featureSet() *features.Features {
 		Linux: &features.Linux{
 			Namespaces:      namespaces,
 			Capabilities:    capNames,
-			Cgroup:          &features.Cgroup{V1: boolp(true), V2: boolp(true), Systemd: boolp(false), SystemdUser: boolp(false)},
-			Seccomp:         &features.Seccomp{Enabled: boolp(false)},
+			// The systemd driver: transient scopes over systemd's D-Bus
+			// (cgroups/systemd), on cgroup v2 hosts; no user instance.
+			Cgroup:          &features.Cgroup{V1: boolp(true), V2: boolp(true), Systemd: boolp(true), SystemdUser: boolp(false)},
+			Seccomp:         seccomp.Features(),
 			Apparmor:        &features.Apparmor{Enabled: boolp(false)},
 			Selinux:         &features.Selinux{Enabled: boolp(false)},
 			IntelRdt:        &features.IntelRdt{Enabled: boolp(false)},
