@@ -2,14 +2,17 @@ package vm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -87,8 +90,12 @@ func Run(ctx context.Context, c Config) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	cmdline := "console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off cgroup_no_v1=all " + c.Cmdline
+	accel, cpu := "tcg", "max"
+	if kvmWorks(c.Kernel) {
+		accel, cpu = "kvm", "host"
+	}
 	args := []string{
-		"-machine", "microvm,accel=tcg,acpi=off", "-cpu", "max",
+		"-machine", "microvm,accel=" + accel + ",acpi=off", "-cpu", cpu,
 		"-smp", strconv.Itoa(c.CPUs), "-m", strconv.Itoa(c.MemoryMiB),
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "stdio",
@@ -129,4 +136,40 @@ func Run(ctx context.Context, c Config) (int, error) {
 		return -1, fmt.Errorf("vm: %w", werr)
 	}
 	return rc, nil
+}
+
+var kvm struct {
+	once sync.Once
+	ok   bool
+}
+
+// kvmWorks reports whether qemu can run a guest with KVM here, once per
+// test process: /dev/kvm may open and still fail at the first vCPU run
+// (nested KVM on these machines aborts on an MSR), so the kernel is
+// booted until it panics for want of a root, which takes about a second
+// with KVM. BERTH_VM_ACCEL=tcg or kvm skips the probe.
+func kvmWorks(kernel string) bool {
+	kvm.once.Do(func() {
+		switch os.Getenv("BERTH_VM_ACCEL") {
+		case "tcg":
+			return
+		case "kvm":
+			kvm.ok = true
+			return
+		}
+		if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
+			return
+		} else {
+			f.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-machine", "microvm,accel=kvm,acpi=off", "-cpu", "host",
+			"-m", "128", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio",
+			"-kernel", kernel, "-append", "console=ttyS0 panic=-1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		out, err := cmd.CombinedOutput()
+		kvm.ok = err == nil && bytes.Contains(out, []byte("Kernel panic"))
+	})
+	return kvm.ok
 }
