@@ -41,8 +41,8 @@ func featureSet() *features.Features {
 			"symfollow", "sync", "unbindable",
 		},
 		Linux: &features.Linux{
-			Namespaces:      namespaces,
-			Capabilities:    capNames,
+			Namespaces:   namespaces,
+			Capabilities: capNames,
 			// The systemd driver: transient scopes over systemd's D-Bus
 			// (cgroups/systemd), on cgroup v2 hosts; no user instance.
 			Cgroup:          &features.Cgroup{V1: boolp(true), V2: boolp(true), Systemd: boolp(true), SystemdUser: boolp(false)},
