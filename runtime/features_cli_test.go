@@ -3,8 +3,11 @@ package runtime_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/testutil"
@@ -63,6 +66,39 @@ func TestFeaturesJSON(t *testing.T) {
 	for _, op := range r.Operators {
 		if !slices.Contains(sc.Operators, op) {
 			t.Errorf("runc lists operator %s, berth does not", op)
+		}
+	}
+}
+
+// --debug logs each command and how it ended in the --log file, in the
+// --log-format; without --debug nothing but errors is written there.
+func TestDebugLogsCommands(t *testing.T) {
+	bin := testutil.RuntimeBinary(t)
+	dir := t.TempDir()
+	for _, debug := range []bool{true, false} {
+		logPath := filepath.Join(dir, fmt.Sprintf("log-%v.json", debug))
+		args := []string{"--root", dir, "--log", logPath, "--log-format", "json"}
+		if debug {
+			args = append(args, "--debug")
+		}
+		exec.Command(bin, append(args, "list")...).Run()
+		exec.Command(bin, append(args, "state", "no-such-container")...).Run()
+		b, _ := os.ReadFile(logPath)
+		var levels []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var m map[string]string
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			levels = append(levels, m["level"]+":"+strings.Fields(m["msg"])[0])
+		}
+		want := "error:"
+		if debug {
+			want = "debug:list debug:list debug:state debug:state error:"
+		}
+		got := strings.Join(levels, " ")
+		if !strings.HasPrefix(got, want) || (!debug && len(levels) != 1) {
+			t.Errorf("--debug=%v: log levels %q, want %q…", debug, got, want)
 		}
 	}
 }

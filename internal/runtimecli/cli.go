@@ -49,7 +49,7 @@ func Main(args []string) int {
 	fs.StringVar(&g.root, "root", runtime.DefaultRoot, "root directory for container state")
 	fs.StringVar(&g.log, "log", "", "log file (default: stderr only)")
 	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	fs.BoolVar(&g.debug, "debug", false, "debug output")
+	fs.BoolVar(&g.debug, "debug", false, "log each command and how it ended, at level debug")
 	fs.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "use systemd to manage cgroups")
 	fs.StringVar(&g.rootless, "rootless", "auto", "ignore cgroup permission errors (true, false, auto)")
 	var criu string
@@ -76,7 +76,10 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "berth-runtime: no such command %q\n", rest[0])
 		return 1
 	}
+	g.logDebug(fmt.Sprintf("%s %s", rest[0], strings.Join(rest[1:], " ")))
+	start := time.Now()
 	err := v.run(g, rest[1:])
+	g.logDebug(fmt.Sprintf("%s done in %v (error: %v)", rest[0], time.Since(start).Round(time.Microsecond), err))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -104,15 +107,32 @@ func (g *globals) runtime() *runtime.Runtime {
 // requested format: containerd reads the last error from a json log.
 func (g *globals) logError(err error) { g.logAt("error", err) }
 
+// logDebug records what --debug asks for: each command with its
+// arguments and how it ended, in the log file (on stderr without one).
+func (g *globals) logDebug(msg string) {
+	if !g.debug {
+		return
+	}
+	if g.log == "" {
+		fmt.Fprintf(os.Stderr, "berth-runtime: debug: %s\n", msg)
+		return
+	}
+	g.writeLog("debug", msg)
+}
+
 func (g *globals) logAt(level string, err error) {
 	if level == "error" {
 		fmt.Fprintf(os.Stderr, "berth-runtime: %v\n", err)
 	} else {
 		fmt.Fprintf(os.Stderr, "berth-runtime: %s: %v\n", level, err)
 	}
-	if g.log == "" {
-		return
+	if g.log != "" {
+		g.writeLog(level, err.Error())
 	}
+}
+
+// writeLog appends one line to the --log file in --log-format.
+func (g *globals) writeLog(level, msg string) {
 	f, ferr := os.OpenFile(g.log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if ferr != nil {
 		return
@@ -120,11 +140,11 @@ func (g *globals) logAt(level string, err error) {
 	defer f.Close()
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	if g.logFormat == "json" {
-		b, _ := json.Marshal(map[string]string{"level": level, "msg": err.Error(), "time": now})
+		b, _ := json.Marshal(map[string]string{"level": level, "msg": msg, "time": now})
 		fmt.Fprintf(f, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(f, "time=%q level=%s msg=%q\n", now, level, err.Error())
+	fmt.Fprintf(f, "time=%q level=%s msg=%q\n", now, level, msg)
 }
 
 func usage(w io.Writer) {
