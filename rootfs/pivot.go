@@ -40,8 +40,21 @@ func (r *Root) Pivot(noPivot bool) error {
 	} else {
 		// pivot_root(".", ".") stacks the old root on top of the new one;
 		// unmounting "." then removes the old root without a put_old dir.
+		// The cwd is the new root's mount, under the old one: to make
+		// only the old root's tree a slave (so its detach does not reach
+		// the host), "." must be the old root itself, else every mount of
+		// the container became a slave, undoing the propagation its
+		// mounts ask for (a "shared" bind would no longer reach the host).
+		oldRoot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open old root: %w", err)
+		}
+		defer unix.Close(oldRoot)
 		if err := unix.PivotRoot(".", "."); err != nil {
 			return fmt.Errorf("pivot_root: %w", err)
+		}
+		if err := unix.Fchdir(oldRoot); err != nil {
+			return fmt.Errorf("chdir to old root: %w", err)
 		}
 		if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("make old root a slave: %w", err)
