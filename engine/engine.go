@@ -120,6 +120,10 @@ type Options struct {
 	Remap                 *config.Remap
 	// Version is berth's version, for events and info.
 	Version string
+	// DataRootLock is the data root's lock (LockDataRoot), taken by the
+	// caller; New takes it itself when nil. The engine owns it: Close
+	// (or a failed New) releases it.
+	DataRootLock *os.File
 }
 
 // Engine is the containers service.
@@ -159,24 +163,29 @@ func New(o Options) (*Engine, error) {
 		byID:   map[string]*Container{}, names: map[string]string{}, execs: map[string]*execProc{},
 		Events: NewEvents(),
 	}
+	fail := func(err error) (*Engine, error) {
+		if o.DataRootLock != nil {
+			o.DataRootLock.Close()
+		}
+		return nil, err
+	}
 	for _, d := range []string{e.dataRoot, filepath.Join(e.dataRoot, "containers"), e.execRoot,
 		filepath.Join(e.execRoot, "containers"), filepath.Join(e.execRoot, "m"), e.rtRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
-			return nil, fmt.Errorf("create %s: %w", d, err)
+			return fail(fmt.Errorf("create %s: %w", d, err))
 		}
 	}
-	f, err := os.OpenFile(filepath.Join(e.dataRoot, "berth.lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
 	if l := len(filepath.Join(e.execRoot, "m", strings.Repeat("x", 20)+".sock.console")); l >= 108 {
-		return nil, fmt.Errorf("exec-root %s is too long: unix socket paths under it would exceed 107 bytes", e.execRoot)
+		return fail(fmt.Errorf("exec-root %s is too long: unix socket paths under it would exceed 107 bytes", e.execRoot))
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("another berth daemon is using the data root %s: %w", e.dataRoot, err)
+	e.lockFile = o.DataRootLock
+	if e.lockFile == nil {
+		f, err := LockDataRoot(e.dataRoot)
+		if err != nil {
+			return nil, err
+		}
+		e.lockFile = f
 	}
-	e.lockFile = f
 	if cur, err := caps.Current(); err == nil {
 		e.held = cur.Permitted
 	}
@@ -196,6 +205,26 @@ func New(o Options) (*Engine, error) {
 		e.netns.Fill()
 	}
 	return e, nil
+}
+
+// LockDataRoot takes the data root's lock (one daemon per data root) and
+// returns the file holding it, for Options.DataRootLock. The daemon takes
+// it before it opens anything under the data root: opening the
+// snapshotter and the image store cleans up what a dead daemon left,
+// which must not happen to a live one's.
+func LockDataRoot(dataRoot string) (*os.File, error) {
+	if err := os.MkdirAll(dataRoot, 0o711); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dataRoot, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dataRoot, "berth.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another berth daemon is using the data root %s: %w", dataRoot, err)
+	}
+	return f, nil
 }
 
 // Close releases the data root. Running containers keep running: their

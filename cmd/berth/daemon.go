@@ -146,7 +146,11 @@ func serveDaemon(cfg *config.Config) error {
 			return fmt.Errorf("seccomp-profile: %w", err)
 		}
 	}
-	if err := os.MkdirAll(cfg.DataRoot, 0o711); err != nil {
+	// The data root's lock first: opening the snapshotter and the image
+	// store cleans up (spares, unpacks) after a daemon that died, which
+	// must not happen to one still serving.
+	lock, err := engine.LockDataRoot(cfg.DataRoot)
+	if err != nil {
 		return err
 	}
 	snaps, err := snapshot.Open(filepath.Join(cfg.DataRoot, "snapshots"))
@@ -180,6 +184,7 @@ func serveDaemon(cfg *config.Config) error {
 		Config: cfg, MonitorArgv: monitorArgv(self), Runtime: rt,
 		Images: engine.StoreImages{Store: store}, RootFS: engine.SnapshotRootFS{Snaps: snaps},
 		Seccomp: seccompBuilder(cfg), DefaultSeccompProfile: profile, Remap: remap, Version: version,
+		DataRootLock: lock,
 	})
 	if err != nil {
 		return err
