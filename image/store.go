@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -514,16 +515,26 @@ func (s *Store) Tag(source, target string) error {
 }
 
 // setName points name at the manifest, replacing what it named before and
-// the image's dangling entry.
+// the image's dangling entry. An image the name leaves with no other entry
+// stays, dangling (dockerd's <none>:<none>, for image prune), never lost.
 func (s *Store) setName(manifest ocispec.Descriptor, name string) error {
 	return s.updateIndex(func(idx *ocispec.Index) error {
 		out := idx.Manifests[:0]
+		var left []ocispec.Descriptor
 		for _, d := range idx.Manifests {
 			n := d.Annotations[AnnotationName]
 			if n == name || (n == "" && d.Digest == manifest.Digest) {
+				if n == name && d.Digest != manifest.Digest {
+					left = append(left, d)
+				}
 				continue
 			}
 			out = append(out, d)
+		}
+		for _, d := range left {
+			if !slices.ContainsFunc(out, func(o ocispec.Descriptor) bool { return o.Digest == d.Digest }) {
+				out = append(out, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+			}
 		}
 		desc := ocispec.Descriptor{MediaType: manifest.MediaType, Digest: manifest.Digest, Size: manifest.Size,
 			Annotations: map[string]string{AnnotationName: name, AnnotationTagTime: time.Now().UTC().Format(time.RFC3339Nano)}}
