@@ -48,6 +48,8 @@ func runDaemon(args []string) int {
 	debug := fs.BoolP("debug", "D", false, "Enable debug mode")
 	insecure := fs.StringArray("insecure-registry", nil, "Registry (host[:port] or CIDR) reached without TLS verification")
 	mirrors := fs.StringArray("registry-mirror", nil, "Preferred Docker Hub mirror (URL)")
+	maxDownloads := fs.Int("max-concurrent-downloads", 0, "Layers downloaded at once per pull (default 3)")
+	maxUploads := fs.Int("max-concurrent-uploads", 0, "Layers uploaded at once per push (default 5)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -84,6 +86,12 @@ func runDaemon(args []string) int {
 	}
 	cfg.Insecure = append(cfg.Insecure, *insecure...)
 	cfg.Mirrors = append(cfg.Mirrors, *mirrors...)
+	if fs.Changed("max-concurrent-downloads") {
+		cfg.MaxConcurrentDownloads = *maxDownloads
+	}
+	if fs.Changed("max-concurrent-uploads") {
+		cfg.MaxConcurrentUploads = *maxUploads
+	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "berth daemon:", err)
 		return 1

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -429,7 +430,8 @@ func (g *proof2Gate) release() {
 
 // TestEngineProof2MaxConcurrentDownloads: the daemon pulls the layers of
 // an image in parallel (three at once by default) and one at a time with
-// daemon.json's "max-concurrent-downloads": 1.
+// daemon.json's "max-concurrent-downloads": 1 or dockerd's flag of that
+// name.
 func TestEngineProof2MaxConcurrentDownloads(t *testing.T) {
 	reg := testregistry.StartT(t, testregistry.Options{})
 	img := mutate.MediaType(empty.Image, types.DockerManifestSchema2)
@@ -469,31 +471,35 @@ func TestEngineProof2MaxConcurrentDownloads(t *testing.T) {
 	proxied := strings.TrimPrefix(srv.URL, "http://") + "/berth-test/layers:v1"
 
 	e := newEngine(t)
+	baseArgs := e.args
 	for _, tc := range []struct {
 		config        string
+		flags         []string
 		want, wantMax int
 		hold          time.Duration
 		wantTimedOut  int
 	}{
 		// Held until three are in flight: a daemon that never opens a
 		// third fails after 5 s.
-		{"{}", 3, 3, 5 * time.Second, 0},
+		{"{}", nil, 3, 3, 5 * time.Second, 0},
 		// Each held 300 ms, time for a second to start if it would.
-		{`{"max-concurrent-downloads": 1}`, 2, 1, 300 * time.Millisecond, 4},
+		{`{"max-concurrent-downloads": 1}`, nil, 2, 1, 300 * time.Millisecond, 4},
+		{"{}", []string{"--max-concurrent-downloads", "1"}, 2, 1, 300 * time.Millisecond, 4},
 	} {
 		if err := os.WriteFile(filepath.Join(e.dir, "daemon.json"), []byte(tc.config), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		e.stop(syscall.SIGTERM)
+		e.args = append(slices.Clip(baseArgs), tc.flags...)
 		e.start()
 		g.reset(tc.want, tc.hold, tc.wantTimedOut == 0)
 		e.docker("pull", proxied)
 		g.mu.Lock()
 		got := fmt.Sprintf("max %d in flight, %d waited %s, %d layer downloads", g.maxSeen, g.timedOut, tc.hold, g.served)
 		g.mu.Unlock()
-		t.Logf("daemon.json %s: %s", tc.config, got)
+		t.Logf("daemon.json %s, flags %v: %s", tc.config, tc.flags, got)
 		if want := fmt.Sprintf("max %d in flight, %d waited %s, 4 layer downloads", tc.wantMax, tc.wantTimedOut, tc.hold); got != want {
-			t.Errorf("daemon.json %s: %s, want %s", tc.config, got, want)
+			t.Errorf("daemon.json %s, flags %v: %s, want %s", tc.config, tc.flags, got, want)
 		}
 		if n := e.docker("image", "inspect", "-f", "{{len .RootFS.Layers}}", proxied); n != "4\n" {
 			t.Errorf("pulled image has %q layers, want 4", n)
