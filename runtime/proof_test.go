@@ -38,6 +38,9 @@ func withoutNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) {
 // (v1 controllers, name=systemd, and the unified cgroup2).
 func cgroupDirs(t *testing.T, p string) []string {
 	t.Helper()
+	if pureV2() {
+		return []string{filepath.Join("/sys/fs/cgroup", p)}
+	}
 	entries, err := os.ReadDir("/sys/fs/cgroup")
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +52,22 @@ func cgroupDirs(t *testing.T, p string) []string {
 		}
 	}
 	return dirs
+}
+
+// pureV2 reports whether /sys/fs/cgroup is cgroup2 itself (the v2 guest
+// of test/vm), not a tmpfs of v1 hierarchies.
+func pureV2() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// pidsDir is the directory of cgroup p that holds pids.max: the pids
+// hierarchy's on v1 and hybrid hosts, the one tree's on v2.
+func pidsDir(p string) string {
+	if pureV2() {
+		return filepath.Join("/sys/fs/cgroup", p)
+	}
+	return filepath.Join("/sys/fs/cgroup/pids", p)
 }
 
 // cgroupProcs reads the PIDs in a cgroup.procs file.
@@ -109,7 +128,7 @@ func TestProofExecJoinsCgroupAndSeccomp(t *testing.T) {
 	if cgLines != string(initCg) {
 		t.Errorf("exec'd process cgroups:\n%s\nthe init's:\n%s", cgLines, initCg)
 	}
-	if !strings.Contains(string(initCg), ":pids:"+cgPath+"\n") || !strings.Contains(string(initCg), "0::"+cgPath+"\n") {
+	if (!pureV2() && !strings.Contains(string(initCg), ":pids:"+cgPath+"\n")) || !strings.Contains(string(initCg), "0::"+cgPath+"\n") {
 		t.Errorf("the init is not in %s (pids and unified):\n%s", cgPath, initCg)
 	}
 	if !strings.Contains(rest, "Seccomp:\t2\n") || !strings.Contains(rest, "unshare=1\n") {
@@ -145,7 +164,7 @@ func TestProofFailingCreateRuntimeHookLeavesNothing(t *testing.T) {
 					withoutNamespace(s, specs.MountNamespace)
 				}
 				s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c",
-					"test -d /sys/fs/cgroup/pids" + cgPath + " && touch " + marker + "; exit 1"}}}}
+					"test -d " + pidsDir(cgPath) + " && touch " + marker + "; exit 1"}}}}
 			})
 			id := newID("proofhook")
 			r := e.rt("create", "--bundle", b, id)
@@ -186,7 +205,7 @@ func TestProofKillAll(t *testing.T) {
 		s.Linux.CgroupsPath = cgPath
 		withoutNamespace(s, specs.PIDNamespace)
 	})
-	procs := filepath.Join("/sys/fs/cgroup/pids", cgPath, "cgroup.procs")
+	procs := filepath.Join(pidsDir(cgPath), "cgroup.procs")
 	t.Cleanup(func() {
 		// If kill --all failed, end the processes this test started.
 		for _, p := range cgroupProcs(procs) {
@@ -225,7 +244,7 @@ func TestProofUpdateResourcesFileAndStdin(t *testing.T) {
 	id := newID("proofupd")
 	e.startDetached(b, id, "sleep")
 	pidsMax := func() string {
-		v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", cgPath, "pids.max"))
+		v, err := os.ReadFile(filepath.Join(pidsDir(cgPath), "pids.max"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -75,11 +75,18 @@ func TestEngineDaemonRestart(t *testing.T) {
 			id := strings.TrimSpace(e.docker("run", "-d", "busybox", "sh", "-c", "echo started; trap 'exit 5' TERM; while true; do sleep 0.1; done"))
 			quick := strings.TrimSpace(e.docker("run", "-d", "busybox", "sh", "-c", "sleep 1; exit 9"))
 			pid := strings.TrimSpace(e.docker("inspect", "-f", "{{.State.Pid}}", id))
+			quickPid := atoi(strings.TrimSpace(e.docker("inspect", "-f", "{{.State.Pid}}", quick)))
 			e.stop(sig)
 			if err := syscall.Kill(atoi(pid), 0); err != nil {
 				t.Fatalf("container process %s died with the daemon: %v", pid, err)
 			}
-			time.Sleep(1500 * time.Millisecond) // the quick one exits meanwhile
+			// The quick one exits while no daemon runs (its init is
+			// gone within its second of sleep, however loaded the host).
+			for deadline := time.Now().Add(20 * time.Second); syscall.Kill(quickPid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the quick container (pid %d) still runs after 20 s", quickPid)
+				}
+			}
 			e.start()
 			if out := e.docker("ps", "-q", "--no-trunc"); !strings.Contains(out, id) || strings.Contains(out, quick) {
 				t.Fatalf("ps after restart:\n%s", out)
