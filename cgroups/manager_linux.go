@@ -65,9 +65,10 @@ func newManager(cfg Config) (*manager, error) {
 	var inner string
 	var abs bool
 	if unit != nil {
-		if h.layout != V2 {
-			return nil, fmt.Errorf("the systemd cgroup driver is supported on cgroup v2 hosts only (this host is %v); drop --systemd-cgroup to use the cgroupfs driver", h.layout)
-		}
+		// The scope's cgroup has the same path in every hierarchy: systemd
+		// makes it in those it manages (cgroup2, and on v1 and hybrid
+		// hosts name=systemd and the controllers it knows), Enter makes it
+		// in the others (cpuset, freezer, net_cls…), as runc does.
 		if inner, err = unit.CgroupPath(); err != nil {
 			return nil, fmt.Errorf("cgroup path %q: %w", cfg.Path, err)
 		}
@@ -177,8 +178,10 @@ func (m *manager) Create() error {
 	}
 	if m.sd != nil {
 		// systemd makes the cgroup when Enter starts the scope.
-		if pids, _ := cgfs.ReadPidsRecursive(m.unified); len(pids) > 0 {
-			return fail(fmt.Errorf("cgroup %s is already in use by processes %v (another container?); choose another cgroupsPath", m.unified, firstN(pids, 5)))
+		if d := m.scopeDir(); d != "" {
+			if pids, _ := cgfs.ReadPidsRecursive(d); len(pids) > 0 {
+				return fail(fmt.Errorf("cgroup %s is already in use by processes %v (another container?); choose another cgroupsPath", d, firstN(pids, 5)))
+			}
 		}
 		return nil
 	}
@@ -331,7 +334,7 @@ func (m *manager) CloneFD() (int, bool) {
 
 func (m *manager) Enter(pid int) error {
 	if m.sd != nil {
-		if _, err := os.Stat(m.unified); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(m.scopeDir()); errors.Is(err, os.ErrNotExist) {
 			return m.startScope(pid)
 		}
 	}

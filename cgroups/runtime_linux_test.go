@@ -332,9 +332,30 @@ func TestRuntimeSystemdCgroup(t *testing.T) {
 	if r := e.rt(time.Minute, "--systemd-cgroup", "run", "-d", "--bundle", b, id); r.code != 0 {
 		t.Fatalf("run -d --systemd-cgroup: %d %s", r.code, r.stderr)
 	}
-	dir := "/sys/fs/cgroup/system.slice/berth-test-" + id + ".scope"
-	if got := readTrim(t, dir, "pids.max"); got != "21" {
-		t.Errorf("pids.max in the scope = %q", got)
+	st := e.rt(time.Minute, "state", id)
+	var state struct{ Pid int }
+	if err := json.Unmarshal([]byte(st.stdout), &state); err != nil || state.Pid <= 0 {
+		t.Fatalf("state %s: %v %q %s", id, err, st.stdout, st.stderr)
+	}
+	// The container's init is in the scope in every mounted hierarchy, and
+	// the limit is in the pids controller's copy of it.
+	cg := "/system.slice/berth-test-" + id + ".scope"
+	var dirs []string
+	pidsDir := ""
+	for _, pc := range cgroups.ProcCgroups(t, state.Pid) {
+		if pc.Dir == "" {
+			continue
+		}
+		if pc.Cgroup != cg {
+			t.Errorf("container init in %q:%s, want %s", pc.Ctrls, pc.Cgroup, cg)
+		}
+		dirs = append(dirs, pc.Dir)
+		if pc.Ctrls == "pids" || pc.Ctrls == "" && pidsDir == "" {
+			pidsDir = pc.Dir
+		}
+	}
+	if got := readTrim(t, pidsDir, "pids.max"); got != "21" {
+		t.Errorf("pids.max in the scope (%s) = %q", pidsDir, got)
 	}
 	c, err := systemd.Connect()
 	if err != nil {
@@ -350,9 +371,12 @@ func TestRuntimeSystemdCgroup(t *testing.T) {
 	if ok, _ := c.UnitLoaded("berth-test-" + id + ".scope"); ok {
 		t.Error("the scope is still loaded after delete")
 	}
-	if _, err := os.Stat(dir); err == nil {
-		t.Errorf("%s left behind", dir)
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s left behind", d)
+		}
 	}
+	t.Logf("scope in %d hierarchies, removed by delete", len(dirs))
 }
 
 // slicesDeleteCgroupNS drops the cgroup namespace, so the container's

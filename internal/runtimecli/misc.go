@@ -44,7 +44,7 @@ func featureSet() *features.Features {
 			Namespaces:   namespaces,
 			Capabilities: capNames,
 			// The systemd driver: transient scopes over systemd's D-Bus
-			// (cgroups/systemd), on cgroup v2 hosts; no user instance.
+			// (cgroups/systemd), on v2, hybrid and v1 hosts; no user instance.
 			Cgroup:          &features.Cgroup{V1: boolp(true), V2: boolp(true), Systemd: boolp(true), SystemdUser: boolp(false)},
 			Seccomp:         seccomp.Features(),
 			Apparmor:        &features.Apparmor{Enabled: boolp(false)},
