@@ -29,11 +29,17 @@ type Config struct {
 	Kernel, Initrd string
 	MemoryMiB      int // ≥ 96; default 1024
 	CPUs           int // default 2
-	Cmdline        string
-	Timeout        time.Duration
+	// Cmdline is added to the kernel command line (console and quiet
+	// options are always there); a pure v2 guest wants NoV1.
+	Cmdline string
+	Timeout time.Duration
 	// Output receives the serial console as it arrives.
 	Output io.Writer
 }
+
+// NoV1 keeps the kernel from offering any cgroup v1 controller, so a
+// guest is a pure cgroup v2 host whatever its init mounts.
+const NoV1 = "cgroup_no_v1=all"
 
 // Init is the /init script for a pure cgroup v2 guest: it moves onto a
 // tmpfs root, mounts the basic filesystems and cgroup2 alone at
@@ -89,7 +95,7 @@ func Run(ctx context.Context, c Config) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	cmdline := "console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off cgroup_no_v1=all " + c.Cmdline
+	cmdline := "console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off " + c.Cmdline
 	accel, cpu := "tcg", "max"
 	if kvmWorks(c.Kernel) {
 		accel, cpu = "kvm", "host"

@@ -77,16 +77,30 @@ StandardOutput=null
 StandardError=null
 `
 
+// SystemdLayouts are the kernel command lines that have systemd 252 set up
+// each cgroup layout. It defaults to the unified hierarchy (and NoV1 keeps
+// the kernel's v1 controllers out of reach); systemd.unified_cgroup_hierarchy=0
+// asks for hybrid (v1 controllers, plus cgroup2 at /sys/fs/cgroup/unified
+// for systemd's own tracking), and with systemd.legacy_systemd_cgroup_controller=1
+// too, legacy v1 (name=systemd instead of the cgroup2 mount).
+var SystemdLayouts = map[string]string{
+	"v2":     NoV1,
+	"hybrid": "systemd.unified_cgroup_hierarchy=0",
+	"v1":     "systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1",
+}
+
 // InitSystemd is the /init of a systemd guest: it moves onto a tmpfs root
-// and execs systemd, which mounts cgroup2 itself (systemd 252 defaults to
-// the unified hierarchy) and starts berth-tests.service; that runs each
+// and execs systemd, which mounts the cgroup hierarchies itself (the
+// layout follows the kernel command line, see SystemdLayouts) and starts
+// berth-tests.service; that runs each
 // command line in tests, prints ResultMarker and reboots. The unit and the
 // script are returned as extra files.
 func InitSystemd(tests []string) (init string, data map[string][]byte) {
 	var s strings.Builder
 	s.WriteString(`exec >/dev/console 2>&1
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root BERTH_VM=1 BERTH_BIN=/bin/berth
-echo "vm: systemd $(cat /proc/1/comm) up, cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+echo "vm: systemd $(cat /proc/1/comm) up, cgroup mounts:" $(awk '/ - cgroup2? /{print $5}' /proc/self/mountinfo)
+[ -e /sys/fs/cgroup/cgroup.subtree_control ] && echo "vm: cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 rc=0
 cd /tmp
 `)

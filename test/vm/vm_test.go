@@ -79,7 +79,7 @@ func guest(t *testing.T, pkgs []string, args string) (Kernel, map[string]string,
 
 // boot writes the initramfs and runs the VM; it fails the test unless the
 // guest reports 0 and its console has every line in want.
-func boot(t *testing.T, kernel Kernel, ir Initramfs, want []string) {
+func boot(t *testing.T, kernel Kernel, ir Initramfs, cmdline string, want []string) {
 	t.Helper()
 	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
 	f, err := os.Create(initrd)
@@ -100,7 +100,7 @@ func boot(t *testing.T, kernel Kernel, ir Initramfs, want []string) {
 		console = io.MultiWriter(&out, os.Stdout) // live, for whoever watches
 	}
 	t1 := time.Now()
-	rc, err := Run(context.Background(), Config{Kernel: kernel.Vmlinux, Initrd: initrd, Output: console, Timeout: 10 * time.Minute})
+	rc, err := Run(context.Background(), Config{Kernel: kernel.Vmlinux, Initrd: initrd, Cmdline: cmdline, Output: console, Timeout: 10 * time.Minute})
 	t.Logf("VM ran for %v", time.Since(t1).Round(time.Millisecond))
 	log := out.String()
 	if err != nil || rc != 0 {
@@ -147,13 +147,15 @@ func TestCgroupV2InVM(t *testing.T) {
 			"--- PASS: TestHugetlbLimit", "--- PASS: TestUnifiedKeys", "--- PASS: TestDevicePolicyUpdate",
 			"--- PASS: TestNoInternalProcesses"}
 	}
-	boot(t, kernel, Initramfs{Files: files, Init: "export BERTH_BIN=/bin/berth\n" + Init(modules, runs)}, want)
+	boot(t, kernel, Initramfs{Files: files, Init: "export BERTH_BIN=/bin/berth\n" + Init(modules, runs)}, NoV1, want)
 }
 
 // TestSystemdInVM boots the same kernel with systemd as PID 1 (Debian's
-// systemd 252 from the host's package, with its libraries) and runs the
+// systemd 252 from the host's package, with its libraries), once per cgroup
+// layout systemd can set up — pure v2, hybrid and legacy v1 — and runs the
 // systemd cgroup driver's tests there: transient scopes over D-Bus, for
-// real, which hosts without systemd (like these) cannot show.
+// real, which hosts without systemd (like these) cannot show. The test
+// binary is built once for the three guests.
 func TestSystemdInVM(t *testing.T) {
 	kernel, files, runs := guest(t, []string{"./cgroups"}, `-test.timeout=90s -test.run="Systemd|DetectLayout"`)
 	sd, err := SystemdFiles()
@@ -164,7 +166,10 @@ func TestSystemdInVM(t *testing.T) {
 		files[g] = h
 	}
 	init, data := InitSystemd(runs)
-	boot(t, kernel, Initramfs{Files: files, Data: data, Init: init}, []string{
-		"vm: systemd systemd up", "layout: v2", "--- PASS: TestSystemdDriverScope", "--- PASS: TestRuntimeSystemdCgroup",
-	})
+	for _, layout := range []string{"v2", "hybrid", "v1"} {
+		t.Run(layout, func(t *testing.T) {
+			want := []string{"vm: systemd systemd up", "layout: " + layout, "--- PASS: TestSystemdDriverScope", "--- PASS: TestRuntimeSystemdCgroup"}
+			boot(t, kernel, Initramfs{Files: files, Data: data, Init: init}, SystemdLayouts[layout], want)
+		})
+	}
 }
