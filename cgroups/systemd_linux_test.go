@@ -121,8 +121,11 @@ func TestSystemdDriverScope(t *testing.T) {
 		wantFile(t, paths["cpu"], "cpu.cfs_quota_us", "50000")
 		wantFile(t, paths["cpu"], "cpu.cfs_period_us", "100000")
 		wantFile(t, paths["memory"], "memory.limit_in_bytes", "50331648")
-		// deny-all: the v1 devices cgroup lists no rule.
-		wantFile(t, paths["devices"], "devices.list", "")
+		// The container's policy (deny-all, then the default devices), not
+		// the allow-all systemd leaves a scope with DevicePolicy=auto.
+		if l := readFile(t, paths["devices"], "devices.list"); strings.Contains(l, "a *:* rwm") || !strings.Contains(l, "c 1:3 rwm") || !strings.Contains(l, "c 136:* rwm") {
+			t.Errorf("%s/devices.list = %q, want the default devices only", paths["devices"], l)
+		}
 		// cpuset is not systemd's: the manager made it with the parent's sets.
 		if got := strings.TrimSpace(readFile(t, paths["cpuset"], "cpuset.cpus")); got == "" {
 			t.Errorf("%s/cpuset.cpus is empty", paths["cpuset"])

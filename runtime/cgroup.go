@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -98,6 +99,14 @@ func planPlacement(cg cgroup, userns bool) (p placement, close func(), err error
 		return p, close, nil
 	}
 	paths := cg.Paths()
+	// The systemd driver's scope is made by Enter, which has systemd start
+	// it with the process in it: until then there is nothing to join.
+	for _, d := range paths {
+		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+			p.enter = true
+			return p, close, nil
+		}
+	}
 	if unified := paths[""]; unified != "" {
 		fd, err := unix.Open(unified, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
