@@ -12,6 +12,10 @@ import (
 // as PID 1 (the package is on Debian hosts even where systemd does not run).
 const SystemdBinary = "/lib/systemd/systemd"
 
+// CgroupsAgent is systemd's cgroup v1 release agent (the path systemd 252
+// writes to the name=systemd hierarchy's release_agent).
+const CgroupsAgent = "/lib/systemd/systemd-cgroups-agent"
+
 var lddRe = regexp.MustCompile(`(?m)(/\S+) \(0x[0-9a-f]+\)$`)
 
 // WithLibraries adds a host binary and the shared libraries it loads (from
@@ -47,8 +51,9 @@ func AddHostTools(files map[string]string) error {
 	return nil
 }
 
-// SystemdFiles lists systemd and the shared libraries it loads (from ldd)
-// as guest path → host path, plus /etc/os-release.
+// SystemdFiles lists systemd, its cgroup v1 release agent and the shared
+// libraries they load (from ldd) as guest path → host path, plus
+// /etc/os-release.
 func SystemdFiles() (map[string]string, error) {
 	if _, err := os.Stat(SystemdBinary); err != nil {
 		return nil, fmt.Errorf("systemd guest: %w (install the systemd package)", err)
@@ -56,6 +61,15 @@ func SystemdFiles() (map[string]string, error) {
 	files := map[string]string{}
 	if err := WithLibraries(files, SystemdBinary); err != nil {
 		return nil, fmt.Errorf("systemd guest: %w", err)
+	}
+	// On a legacy v1 host systemd learns that a cgroup emptied only from
+	// the kernel's release agent, which runs this (hybrid and v2 hosts
+	// get cgroup.events from cgroup2 instead). Without it, stopping a
+	// scope that still has processes waits for the stop timeout.
+	if _, err := os.Stat(CgroupsAgent); err == nil {
+		if err := WithLibraries(files, CgroupsAgent); err != nil {
+			return nil, fmt.Errorf("systemd guest: %w", err)
+		}
 	}
 	for _, f := range []string{"/etc/os-release", "/usr/lib/os-release"} {
 		if _, err := os.Stat(f); err == nil {
