@@ -145,7 +145,10 @@ func TestCgroupV2InVM(t *testing.T) {
 			"--- PASS: TestRuntimeRunDeviceDeniedAfterMknod", "--- PASS: TestRuntimeCgroupNamespaceView",
 			"--- PASS: TestIOThrottleEnforced", "--- PASS: TestMemorySwapAndUpdate", "--- PASS: TestCPUSetPinsProcesses",
 			"--- PASS: TestHugetlbLimit", "--- PASS: TestUnifiedKeys", "--- PASS: TestDevicePolicyUpdate",
-			"--- PASS: TestNoInternalProcesses"}
+			"--- PASS: TestNoInternalProcesses",
+			"--- PASS: TestProofIOWriteBpsEnforced", "--- PASS: TestProofIOPSThrottles", "--- PASS: TestProofDisableOOMKiller",
+			"--- PASS: TestProofMemorySwappiness", "--- PASS: TestProofIsolationCgroupLimits",
+			"--- PASS: TestProofExecJoinsCgroupAndSeccomp", "--- PASS: TestProofKillAll", "--- PASS: TestProofUpdateResourcesFileAndStdin"}
 	}
 	boot(t, kernel, Initramfs{Files: files, Init: "export BERTH_BIN=/bin/berth\n" + Init(modules, runs)}, NoV1, want)
 }
