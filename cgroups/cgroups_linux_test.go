@@ -190,22 +190,31 @@ func TestPidsLimitStopsForkBomb(t *testing.T) {
 	}
 	startIn(t, m, "bomb() { bomb & bomb; }; bomb")
 	deadline := time.Now().Add(2 * time.Second)
-	peak := uint64(0)
+	// The processes that exist are counted, not pids.current: the kernel
+	// charges a fork before checking the limit and takes the charge back
+	// when it is over, so a reader can see pids.current above pids.max
+	// while forks are being refused (once in a v2 guest: 21 of 20).
+	peak, peakCurrent := 0, uint64(0)
 	for time.Now().Before(deadline) {
 		s, err := m.Stats()
 		if err != nil {
 			t.Fatal(err)
 		}
-		peak = max(peak, s.Pids.Current)
+		peakCurrent = max(peakCurrent, s.Pids.Current)
 		if s.Pids.Limit != 20 {
 			t.Fatalf("pids limit in stats %d, want 20", s.Pids.Limit)
 		}
+		pids, err := m.Pids()
+		if err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, len(pids))
 		time.Sleep(10 * time.Millisecond)
 	}
 	ev := readFile(t, dir, "pids.events")
-	t.Logf("peak pids.current %d, pids.events %q", peak, strings.TrimSpace(ev))
+	t.Logf("peak %d processes (pids.current %d), pids.events %q", peak, peakCurrent, strings.TrimSpace(ev))
 	if peak > 20 {
-		t.Errorf("pids.current reached %d above the limit 20", peak)
+		t.Errorf("%d processes in the cgroup, above the limit 20", peak)
 	}
 	if peak < 15 {
 		t.Errorf("the bomb never got near the limit (peak %d)", peak)
