@@ -216,8 +216,10 @@ func TestPidsLimitStopsForkBomb(t *testing.T) {
 	if peak > 20 {
 		t.Errorf("%d processes in the cgroup, above the limit 20", peak)
 	}
-	if peak < 15 {
-		t.Errorf("the bomb never got near the limit (peak %d)", peak)
+	// Listing the processes is slow next to the bomb's churn (in the TCG
+	// guest a listing saw 8): whether it reached the limit is pids.current.
+	if peakCurrent < 15 {
+		t.Errorf("the bomb never got near the limit (pids.current peak %d)", peakCurrent)
 	}
 	if strings.HasPrefix(ev, "max 0") || !strings.HasPrefix(ev, "max ") {
 		t.Errorf("pids.events = %q: no fork was refused", ev)
