@@ -1,0 +1,4 @@
+package cgroups
+
+// ForkBombSample is forkBombSample for the external tests of this package.
+var ForkBombSample = forkBombSample
