@@ -42,24 +42,11 @@ func StartDaemon(t testing.TB, extra ...string) string {
 	parent := OwnCgroup(t, "daemon")
 	args := append([]string{"daemon", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"-H", "unix://" + sock, "--config", filepath.Join(dir, "daemon.json"), "--cgroup-parent", parent}, extra...)
+	t.Cleanup(func() { logf.Close() }) // after the daemon has stopped
 	cmd := exec.Command(BerthBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
+	done := StartStopped(t, cmd, 20*time.Second)
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}}
@@ -78,4 +65,26 @@ func StartDaemon(t testing.TB, extra ...string) string {
 	out, _ := os.ReadFile(logf.Name())
 	t.Fatalf("berth daemon did not answer on %s: %s", sock, out)
 	return ""
+}
+
+// StartStopped starts cmd and, when the test ends, stops it by its PID:
+// SIGTERM, then SIGKILL if it has not exited within grace. The returned
+// channel is closed when the process has exited.
+func StartStopped(t testing.TB, cmd *exec.Cmd, grace time.Duration) <-chan struct{} {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(grace):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return done
 }

@@ -70,22 +70,8 @@ func daemonProc(t *testing.T, logPath string, name string, args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	// Registered first, so it runs after the daemon has stopped.
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
 		log.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
@@ -95,6 +81,10 @@ func daemonProc(t *testing.T, logPath string, name string, args ...string) {
 			t.Logf("%s log (tail):\n%s", name, b)
 		}
 	})
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	testutil.StartStopped(t, cmd, 30*time.Second)
 }
 
 func requirePeer(t *testing.T, names ...string) {
